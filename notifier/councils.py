@@ -1,0 +1,53 @@
+"""The councils the service sends for, loaded from configuration (a TOML file)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from notifier.errors import ConfigurationError
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Council:
+    """One council's name, contact details and branding."""
+
+    code: str
+    name: str
+    website: str
+    phone: str
+    email_from: str
+    reply_to: str
+    sms_sender: str
+    address: tuple[str, ...]
+    brand_colour: str = "#0b0c0c"
+    logo_text: str = ""
+    logo_file: str | None = None
+
+    @property
+    def email_domain(self) -> str:
+        return self.email_from.rpartition("@")[2]
+
+
+def load_councils(path: Path | None = None) -> dict[str, Council]:
+    """Councils from ``path``, or the shipped ``councils.toml`` when no path is given."""
+    try:
+        if path is None:
+            text = resources.files("notifier").joinpath("councils.toml").read_text("utf-8")
+        else:
+            text = path.read_text("utf-8")
+        raw: dict[str, Any] = tomllib.loads(text)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"NOTIFIER_COUNCILS_FILE: cannot be read: {exc}") from None
+    councils = {}
+    for code, table in raw.items():
+        try:
+            councils[code] = Council(code=code, **{**table, "address": tuple(table["address"])})
+        except (TypeError, KeyError) as exc:
+            raise ConfigurationError(f"NOTIFIER_COUNCILS_FILE: council {code!r}: {exc}") from None
+    if not councils:
+        raise ConfigurationError("NOTIFIER_COUNCILS_FILE: no councils configured")
+    return councils

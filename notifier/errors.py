@@ -1,0 +1,63 @@
+"""The project's exceptions, in one tree.
+
+    NotifierError
+    ├── ConfigurationError            settings that cannot work; raised at start-up
+    ├── InvalidEvent                  the event can never be processed: dead-letter, never retry
+    │     (reason: invalid-json | schema | unknown-event-type | unknown-council
+    │              | missing-personalisation | template-error)
+    └── DeliveryFailure               one channel could not take one message
+          ├── PermanentFailure        this recipient can never get it on this channel: fall back
+          ├── TemporaryFailure        recipient-side condition that may clear: retry, then fall back
+          └── TechnicalFailure        our side or the provider's; ``retryable`` says whether to retry
+
+Foreign exceptions are mapped to these once, at each adapter's boundary. Messages carry codes and
+never personal data (no addresses, numbers, names or message text).
+"""
+
+from __future__ import annotations
+
+
+class NotifierError(Exception):
+    """Root of every error the package raises on purpose."""
+
+
+class ConfigurationError(NotifierError):
+    """A setting is missing or cannot work; the message names the variable."""
+
+
+class InvalidEvent(NotifierError):
+    """An event that can never be processed; ``reason`` is the short dead-letter code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class DeliveryFailure(NotifierError):
+    """A channel could not deliver one message; ``code`` is a short, PII-free reason code."""
+
+    retryable = False
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+class PermanentFailure(DeliveryFailure):
+    """The recipient can never get this message on this channel."""
+
+
+class TemporaryFailure(DeliveryFailure):
+    """A recipient-side condition that may clear; worth retrying."""
+
+    retryable = True
+
+
+class TechnicalFailure(DeliveryFailure):
+    """Our side or the provider's; retried unless ``retryable`` is false (e.g. bad credentials)."""
+
+    def __init__(self, code: str, detail: str = "", *, retryable: bool = True) -> None:
+        super().__init__(code, detail)
+        self.retryable = retryable

@@ -1,0 +1,111 @@
+"""The event contract: parse and validate the CloudEvents that council systems publish."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from notifier.errors import InvalidEvent
+
+ACCEPTED_CONTENT_TYPES = frozenset({"application/cloudevents+json", "application/json", ""})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who the event is about, as the publishing system knows them."""
+
+    customer_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    mobile: str | None = None
+    address: tuple[str, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaseEvent:
+    """One validated case event."""
+
+    id: str
+    source: str
+    type: str
+    council: str
+    recipient: Recipient
+    personalisation: dict[str, Any]
+    subject: str | None = None
+    time: datetime | None = None
+    urgent: bool = False
+    postage: str | None = None
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a case event (shipped as ``docs/case-event.schema.json`` too)."""
+    text = resources.files("notifier").joinpath("case-event.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema())
+    return cls(schema(), format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
+
+
+def parse(body: bytes, content_type: str | None = None) -> CaseEvent:
+    """Decode and validate one message body, or raise InvalidEvent with a dead-letter reason."""
+    if (content_type or "").split(";")[0].strip().lower() not in ACCEPTED_CONTENT_TYPES:
+        raise InvalidEvent("content-type", f"unsupported content type {content_type!r}")
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEvent("invalid-json", f"{type(exc).__name__} at position {_pos(exc)}") from None
+    return from_document(document)
+
+
+def from_document(document: Any) -> CaseEvent:
+    """Validate an already decoded event document."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is not None:
+        # The path and the rule, never the offending value: it may be a phone number or a name.
+        where = "/".join(str(p) for p in error.absolute_path) or "(event)"
+        raise InvalidEvent("schema", f"{where}: fails {error.validator!r}")
+    data = document["data"]
+    r = data["recipient"]
+    address = r.get("address")
+    return CaseEvent(
+        id=document["id"],
+        source=document["source"],
+        type=document["type"],
+        council=data["council"],
+        recipient=Recipient(
+            customer_id=r.get("customer_id"),
+            name=r.get("name"),
+            email=r.get("email"),
+            mobile=r.get("mobile"),
+            address=tuple(address) if address else None,
+        ),
+        personalisation=dict(data.get("personalisation") or {}),
+        subject=document.get("subject"),
+        time=_parse_time(document.get("time")),
+        urgent=bool(data.get("urgent", False)),
+        postage=data.get("postage"),
+    )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidEvent("schema", "time: fails 'format'") from None
+
+
+def _pos(exc: Exception) -> int:
+    return getattr(exc, "pos", None) or getattr(exc, "start", 0)

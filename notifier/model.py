@@ -1,0 +1,83 @@
+"""Plain value types shared by the core, the channels and the store; imports nothing of ours."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """A way of reaching a resident."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    LETTER = "letter"
+
+
+DEFAULT_CHANNEL_ORDER: tuple[Channel, ...] = (Channel.EMAIL, Channel.SMS, Channel.LETTER)
+
+
+class Status(StrEnum):
+    """Notification statuses, named exactly as in DESIGN.md."""
+
+    CREATED = "created"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    PERMANENT_FAILURE = "permanent-failure"
+    TEMPORARY_FAILURE = "temporary-failure"
+    TECHNICAL_FAILURE = "technical-failure"
+    SUPPRESSED = "suppressed"
+    POSTED = "posted"
+    RETURNED = "returned"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the status is terminal (only ``posted`` may still become ``returned``)."""
+        return self in FINAL_STATUSES
+
+    @property
+    def is_failure(self) -> bool:
+        return self in FAILURE_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {
+        Status.SENT,
+        Status.DELIVERED,
+        Status.PERMANENT_FAILURE,
+        Status.TEMPORARY_FAILURE,
+        Status.TECHNICAL_FAILURE,
+        Status.SUPPRESSED,
+        Status.POSTED,
+        Status.RETURNED,
+    }
+)
+FAILURE_STATUSES = frozenset(
+    {Status.PERMANENT_FAILURE, Status.TEMPORARY_FAILURE, Status.TECHNICAL_FAILURE}
+)
+# The forward rank of non-final statuses; any final status outranks them all.
+_RANK = {Status.CREATED: 0, Status.SENDING: 1}
+
+
+def may_move(current: Status, new: Status) -> bool:
+    """Whether a notification in ``current`` may move to ``new`` (never backwards, never out of
+    a final status except ``posted`` -> ``returned``; ``sent`` may still complete to a receipt)."""
+    if current == new:
+        return False
+    if current is Status.POSTED:
+        return new is Status.RETURNED
+    if current is Status.SENT:
+        return new in (Status.DELIVERED, Status.PERMANENT_FAILURE, Status.TEMPORARY_FAILURE)
+    if current.is_final:
+        return False
+    return new.is_final or _RANK[new] > _RANK[current]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a channel returns when a provider accepted a message."""
+
+    status: Status
+    provider_ref: str | None = None
+    fragments: int | None = None

@@ -1,0 +1,105 @@
+"""The sandboxed Jinja2 environments and the filters templates may use."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from jinja2 import PackageLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
+
+
+def format_date(value: Any) -> str:
+    """GOV.UK style: ``Monday 4 January 2027``."""
+    day = _as_date(value)
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def format_time(value: Any) -> str:
+    """GOV.UK style: ``10am``, ``2:30pm``, ``midday``."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.hour == 12 and moment.minute == 0:
+        return "midday"
+    if moment.hour == 0 and moment.minute == 0:
+        return "midnight"
+    hour = moment.hour % 12 or 12
+    suffix = "am" if moment.hour < 12 else "pm"
+    return f"{hour}{suffix}" if moment.minute == 0 else f"{hour}:{moment.minute:02d}{suffix}"
+
+
+def format_money(value: Any) -> str:
+    """Pounds with a pound sign and thousands separators; pence only when there are any."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("money filter needs a number") from None
+    if amount == amount.to_integral_value():
+        return f"£{amount:,.0f}"
+    return f"£{amount:,.2f}"
+
+
+def format_postcode(value: Any) -> str:
+    """A UK postcode in capitals with its single space (``cv376aa`` -> ``CV37 6AA``)."""
+    text = re.sub(r"\s+", "", str(value)).upper()
+    match = _POSTCODE.match(text)
+    return f"{match.group(1)} {match.group(2)}" if match else str(value).upper()
+
+
+def escape_markdown(value: Any) -> Any:
+    """Make a personalisation value literal text inside a Markdown body (no injected headings,
+    lists or emphasis); line breaks in values become spaces."""
+    if value is None:
+        return ""
+    text = " ".join(str(value).split())
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
+def _plain(value: Any) -> Any:
+    return "" if value is None else value
+
+
+FILTERS = {
+    "date": format_date,
+    "time": format_time,
+    "money": format_money,
+    "postcode": format_postcode,
+}
+
+
+def _environment(finalize: Any) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        finalize=finalize,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+# Bodies are Markdown, so values are escaped as they go in; subjects and texts are plain.
+markdown_env = _environment(escape_markdown)
+plain_env = _environment(_plain)
+# Layouts (the HTML email frame) are package files rendered with HTML autoescaping.
+autoescape_env = ImmutableSandboxedEnvironment(
+    loader=PackageLoader("notifier.templates", "layouts"),
+    undefined=StrictUndefined,
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)

@@ -1,0 +1,96 @@
+"""Rendering one template for one channel: pure functions from template + values to content."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import UndefinedError
+from jinja2.sandbox import SecurityError
+
+from notifier.councils import Council
+from notifier.errors import InvalidEvent
+from notifier.templates.blocks import Block, parse_blocks, plain_text
+from notifier.templates.environment import autoescape_env
+from notifier.templates.source import Template
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LetterContent:
+    title: str
+    blocks: tuple[Block, ...]
+
+
+def context(
+    template: Template,
+    council: Council,
+    personalisation: Mapping[str, Any],
+    *,
+    reference: str | None,
+    name: str | None,
+) -> dict[str, Any]:
+    """The values a template sees; InvalidEvent when a declared value is missing."""
+    missing = [key for key in template.personalisation if personalisation.get(key) in (None, "")]
+    if missing:
+        raise InvalidEvent("missing-personalisation", "missing: " + ", ".join(sorted(missing)))
+    return {**personalisation, "council": council, "reference": reference or "", "name": name}
+
+
+def _render(index: int, template: Template, values: Mapping[str, Any]) -> str:
+    try:
+        return template.compiled[index].render(values).strip()
+    except UndefinedError as exc:
+        # Jinja's message names the variable ("'street' is undefined"), never its value.
+        raise InvalidEvent("missing-personalisation", str(exc.message)) from None
+    except (SecurityError, TypeError, ValueError, ArithmeticError) as exc:
+        raise InvalidEvent("template-error", f"{template.event_type}: {type(exc).__name__}") from None
+
+
+def render_subject(template: Template, values: Mapping[str, Any]) -> str:
+    return " ".join(_render(0, template, values).split())
+
+
+def render_sms_text(template: Template, values: Mapping[str, Any]) -> str:
+    return _render(1, template, values)
+
+
+def render_blocks(template: Template, values: Mapping[str, Any]) -> tuple[Block, ...]:
+    return parse_blocks(_render(2, template, values))
+
+
+def render_email(
+    template: Template,
+    values: Mapping[str, Any],
+    *,
+    preferences_url: str | None = None,
+) -> EmailContent:
+    """Subject, plain text and accessible HTML, all from the one template source."""
+    council: Council = values["council"]
+    subject = render_subject(template, values)
+    blocks = render_blocks(template, values)
+    footer = _footer(council, preferences_url)
+    text = plain_text(blocks) + "\n\n" + "\n".join(footer) + "\n"
+    html = autoescape_env.get_template("email.html").render(
+        subject=subject, blocks=blocks, council=council, footer=footer,
+        preferences_url=preferences_url, lang="en-GB",
+    )
+    return EmailContent(subject=subject, text=text, html=html)
+
+
+def render_letter(template: Template, values: Mapping[str, Any]) -> LetterContent:
+    return LetterContent(title=render_subject(template, values), blocks=render_blocks(template, values))
+
+
+def _footer(council: Council, preferences_url: str | None) -> list[str]:
+    lines = [f"{council.name}", f"Phone: {council.phone}", f"Website: {council.website}"]
+    if preferences_url:
+        lines.append(f"Change how we contact you: {preferences_url}")
+    return lines
