@@ -1,0 +1,107 @@
+"""The ``outbox`` provider of each channel: messages written as files, for development and for
+running on a fresh machine without credentials.
+
+``$NOTIFIER_OUTBOX_DIR/email/<id>.eml``, ``sms/<id>.json`` and ``letter/<id>.pdf``, each written
+atomically (a temporary file, flushed to disk, then renamed into place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from notifier.channels.base import EmailMessage, LetterMessage, Message, SmsMessage
+from notifier.channels.mime import build_email
+from notifier.errors import PermanentFailure, TechnicalFailure
+from notifier.letters.address import InvalidAddress
+from notifier.letters.render import LetterTooLong, render_letter
+from notifier.model import Receipt, Status
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader sees the whole file or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Outbox:
+    name = "outbox"
+    folder = ""
+    suffix = ""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / self.folder
+
+    async def _write(self, notification_id: str, data: bytes) -> Receipt:
+        path = self.dir / f"{notification_id}{self.suffix}"
+        try:
+            await asyncio.to_thread(write_atomically, path, data)
+        except OSError as exc:
+            raise TechnicalFailure("outbox-write-failed", type(exc).__name__) from None
+        return Receipt(status=Status.SENT, provider_ref=path.name)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class EmailOutbox(_Outbox):
+    """Email as ``.eml`` files, exactly as they would go to the relay."""
+
+    name = "email"
+    folder = "email"
+    suffix = ".eml"
+
+    async def send(self, message: Message) -> Receipt:
+        assert isinstance(message, EmailMessage)
+        mime = build_email(message, now=datetime.now(UTC))
+        return await self._write(message.notification_id, bytes(mime))
+
+
+class SmsOutbox(_Outbox):
+    """Text messages as JSON: to, from, body and fragment count."""
+
+    name = "sms"
+    folder = "sms"
+    suffix = ".json"
+
+    async def send(self, message: Message) -> Receipt:
+        assert isinstance(message, SmsMessage)
+        document = {
+            "to": message.to,
+            "from": message.council.sms_sender,
+            "body": message.body,
+            "fragments": message.fragments,
+        }
+        receipt = await self._write(message.notification_id, json.dumps(document).encode())
+        return Receipt(receipt.status, receipt.provider_ref, message.fragments)
+
+
+class LetterOutbox(_Outbox):
+    """Letters as print-ready PDFs."""
+
+    name = "letter"
+    folder = "letter"
+    suffix = ".pdf"
+
+    async def send(self, message: Message) -> Receipt:
+        assert isinstance(message, LetterMessage)
+        try:
+            letter = render_letter(message)
+        except InvalidAddress as exc:
+            raise PermanentFailure("invalid-address", exc.code) from None
+        except LetterTooLong:
+            raise PermanentFailure("letter-too-long") from None
+        return await self._write(message.notification_id, letter.pdf)

@@ -1,0 +1,207 @@
+"""The ``notifier`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from notifier.errors import ConfigurationError, NotifierError
+from notifier.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    from notifier import logs
+
+    settings = load_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    return settings
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+class _Group(click.Group):
+    """Turns the package's own errors into a one-line message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as exc:
+            click.echo(f"configuration error: {exc}", err=True)
+            sys.exit(2)
+        except NotifierError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="notifier")
+def main() -> None:
+    """notifier: case events from council systems in; email, text messages and letters out.
+
+    Configuration comes from NOTIFIER_* environment variables (docs/configuration.md). With
+    none set, it runs on embedded defaults: SQLite under ./var and file outboxes under
+    ./var/outbox.
+    """
+
+
+@main.command()
+def run() -> None:
+    """Run the worker and the HTTP port (health, metrics, APIs) in one process.
+
+    On SQLite the database migrations are applied first. Stops gracefully on SIGTERM/SIGINT.
+    """
+    from notifier.app import Service
+
+    _run(Service(_settings()).run(worker=True, http=True))
+
+
+@main.command()
+def worker() -> None:
+    """Run only the worker (no HTTP port)."""
+    from notifier.app import Service
+
+    _run(Service(_settings()).run(worker=True, http=False))
+
+
+@main.command()
+def web() -> None:
+    """Run only the HTTP port (health, metrics, APIs, webhooks)."""
+    from notifier.app import Service
+
+    _run(Service(_settings()).run(worker=False, http=True))
+
+
+@main.group()
+def broker() -> None:
+    """Broker topology."""
+
+
+@broker.command("setup")
+def broker_setup() -> None:
+    """Declare the exchanges and queues of the topology (safe to repeat)."""
+    from notifier.worker.consumer import Broker
+
+    settings = _settings()
+
+    async def setup() -> None:
+        b = Broker(settings.amqp_url.get_secret_value(), settings.retry_delays,
+                   prefetch=1, max_deliveries=settings.max_deliveries)
+        topology = await b.connect()
+        await b.close()
+        names = ["notifier.events", "notifier.outcomes", "notifier.dead",
+                 *(name for _, name in topology.retry_queues)]
+        click.echo("declared: " + ", ".join(names))
+
+    _run(setup())
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision.")
+def db_upgrade(revision: str) -> None:
+    """Apply the database migrations (SQLite or PostgreSQL)."""
+    from notifier.store import migrate
+    from notifier.store.database import create_engine
+
+    settings = _settings()
+
+    async def upgrade() -> None:
+        engine = create_engine(settings.database_url.get_secret_value())
+        try:
+            await migrate.upgrade(engine, revision)
+        finally:
+            await engine.dispose()
+
+    _run(upgrade())
+    click.echo(f"database at {revision}")
+
+
+@db.command("purge")
+def db_purge() -> None:
+    """Forget contact details older than NOTIFIER_RETENTION_DAYS (the history stays)."""
+    from datetime import UTC, datetime, timedelta
+
+    from notifier.store.database import create_engine
+    from notifier.store.notifications import NotificationStore
+
+    settings = _settings()
+
+    async def purge() -> int:
+        engine = create_engine(settings.database_url.get_secret_value())
+        try:
+            cutoff = datetime.now(UTC) - timedelta(days=settings.retention_days)
+            return await NotificationStore(engine).purge_personal_data(cutoff)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"purged {_run(purge())} notifications")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def publish(files: tuple[Path, ...]) -> None:
+    """Publish case events from JSON FILES (one event, or a list of events, per file) through
+    the kombu publisher, waiting for the broker's confirm of each."""
+    from notifier.publisher import Publisher
+
+    settings = _settings()
+    count = 0
+    with Publisher(settings.amqp_url.get_secret_value()) as publisher:
+        for path in files:
+            try:
+                loaded = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise click.ClickException(f"{path}: not JSON ({type(exc).__name__})") from None
+            for event in loaded if isinstance(loaded, list) else [loaded]:
+                publisher.publish(event)
+                count += 1
+    click.echo(f"published {count} event(s)")
+
+
+@main.group("dead-letters")
+def dead_letters() -> None:
+    """Inspect and replay events in notifier.dead."""
+
+
+@dead_letters.command("list")
+@click.option("--limit", default=50, show_default=True, help="How many to show.")
+def dead_letters_list(limit: int) -> None:
+    """Show dead letters (message id, event type, reason, detail); they stay in the queue."""
+    from notifier.worker.deadletters import inspect
+
+    settings = _settings()
+    letters = _run(inspect(settings.amqp_url.get_secret_value(), limit=limit))
+    for letter in letters:
+        click.echo(f"{letter.message_id or '-'}\t{letter.event_type or '-'}\t"
+                   f"{letter.reason}\t{letter.detail}")
+    click.echo(f"{len(letters)} shown", err=True)
+
+
+@dead_letters.command("replay")
+@click.option("--reason", default=None, help="Only replay dead letters with this reason.")
+@click.option("--limit", default=1000, show_default=True, help="At most this many.")
+def dead_letters_replay(reason: str | None, limit: int) -> None:
+    """Move dead letters back to the work queue to be processed again."""
+    from notifier.worker.deadletters import replay
+
+    settings = _settings()
+    replayed, kept = _run(replay(settings.amqp_url.get_secret_value(), reason=reason, limit=limit))
+    click.echo(f"replayed {replayed}, kept {kept}")
+
+
+if __name__ == "__main__":
+    main()

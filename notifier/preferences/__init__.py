@@ -1,0 +1,1 @@
+"""Customers' contact preferences: the model, the pure policy and their store."""

@@ -1,0 +1,1 @@
+"""Durable records: customers and their preferences, notifications and their status history."""

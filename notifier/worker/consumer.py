@@ -1,0 +1,149 @@
+"""The worker: consumes the work queue with a bounded number of events in flight, hands each to
+the Processor, settles it, and shuts down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+
+from notifier import metrics
+from notifier.processing import Dead, Delivery, Processor, Retry, Verdict
+from notifier.worker.outcomes import AmqpOutcomeSink
+from notifier.worker.settlement import attempt_of, settle
+from notifier.worker.topology import Topology, declare
+
+log = structlog.get_logger("notifier.worker")
+
+
+class Broker:
+    """A robust connection, a confirming channel and the declared topology."""
+
+    def __init__(self, url: str, retry_delays: tuple[str, ...], *, prefetch: int,
+                 max_deliveries: int) -> None:
+        self.url = url
+        self.retry_delays = retry_delays
+        self.prefetch = prefetch
+        self.max_deliveries = max_deliveries
+        self.connection: AbstractRobustConnection | None = None
+        self.channel: AbstractRobustChannel | None = None
+        self.topology: Topology | None = None
+
+    async def connect(self) -> Topology:
+        self.connection = await aio_pika.connect_robust(self.url, client_properties={
+            "connection_name": "notifier-worker"})
+        self.channel = await self.connection.channel(publisher_confirms=True)  # type: ignore[assignment]
+        assert self.channel is not None
+        await self.channel.set_qos(prefetch_count=self.prefetch)
+        self.topology = await declare(
+            self.channel, self.retry_delays, max_deliveries=self.max_deliveries
+        )
+        metrics.BROKER_CONNECTED.set(1)
+        self.connection.close_callbacks.add(lambda *_: metrics.BROKER_CONNECTED.set(0))
+        self.connection.reconnect_callbacks.add(lambda *_: metrics.BROKER_CONNECTED.set(1))
+        return self.topology
+
+    @property
+    def connected(self) -> bool:
+        return self.connection is not None and not self.connection.is_closed and bool(
+            getattr(self.connection, "connected", asyncio.Event()).is_set()
+        )
+
+    def outcome_sink(self) -> AmqpOutcomeSink:
+        assert self.topology is not None
+        return AmqpOutcomeSink(self.topology.outcomes_exchange)
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+        metrics.BROKER_CONNECTED.set(0)
+
+
+class Worker:
+    """Consumes ``notifier.events`` until stopped."""
+
+    def __init__(self, broker: Broker, processor: Processor, *, concurrency: int,
+                 max_deliveries: int) -> None:
+        self.broker = broker
+        self.processor = processor
+        self.slots = asyncio.Semaphore(concurrency)
+        self.max_deliveries = max_deliveries
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self._consumer_tag: str | None = None
+
+    async def start(self) -> None:
+        """Begin consuming (the broker must be connected)."""
+        topology = self.broker.topology
+        assert topology is not None
+        self._consumer_tag = await topology.work_queue.consume(self._on_message)
+        log.info("worker.started", prefetch=self.broker.prefetch)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        await self.slots.acquire()
+        task = asyncio.create_task(self._process(message))
+        self.in_flight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        self.slots.release()
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        metrics.IN_FLIGHT.inc()
+        structlog.contextvars.clear_contextvars()
+        started = asyncio.get_running_loop().time()
+        attempt = attempt_of(message)
+        try:
+            verdict = await self._verdict(message, attempt)
+            await settle(self.broker.channel, self.broker.topology, message, verdict)  # type: ignore[arg-type]
+            log.info(
+                "notification.processed",
+                outcome=type(verdict).__name__.lower(),
+                detail=getattr(verdict, "outcome", None) or getattr(verdict, "reason", None),
+                duration_ms=round((asyncio.get_running_loop().time() - started) * 1000, 1),
+            )
+        except Exception as exc:
+            # Could not even settle (broker gone mid-way): leave it unacked; it comes back.
+            log.warning("notification.unsettled", error=type(exc).__name__)
+        finally:
+            metrics.IN_FLIGHT.dec()
+
+    async def _verdict(self, message: AbstractIncomingMessage, attempt: int) -> Verdict:
+        deliveries = (message.headers or {}).get("x-delivery-count", 0)
+        if isinstance(deliveries, int) and deliveries >= self.max_deliveries:
+            return Dead("poison", f"delivered {deliveries} times without being settled")
+        try:
+            return await self.processor.handle(
+                Delivery(
+                    body=message.body,
+                    content_type=message.content_type,
+                    attempt=attempt,
+                    redelivered=bool(message.redelivered) or bool(deliveries),
+                )
+            )
+        except Exception as exc:
+            # The one place unexpected exceptions are caught. Type only: messages of database
+            # and library errors can carry personal data.
+            log.error("notification.crashed", error=type(exc).__name__, exc_info=False)
+            if attempt + 1 >= self.processor.max_attempts:
+                return Dead("crash", f"{type(exc).__name__} on every attempt")
+            delays = self.processor.retry_delays
+            return Retry(delays[min(attempt, len(delays) - 1)], f"crash:{type(exc).__name__}")
+
+    async def stop(self, grace: float) -> None:
+        """Stop consuming, give in-flight events ``grace`` seconds to finish, then return."""
+        topology = self.broker.topology
+        if self._consumer_tag and topology is not None:
+            with contextlib.suppress(Exception):
+                await topology.work_queue.cancel(self._consumer_tag)
+        if self.in_flight:
+            log.info("worker.draining", in_flight=len(self.in_flight))
+            done, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("worker.abandoned", count=len(pending))
+        log.info("worker.stopped")
