@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 
 import structlog
 import uvicorn
@@ -100,11 +101,14 @@ class Service:
         )) if http else None
         consumer: Worker | None = None
         tasks: list[asyncio.Task[None]] = []
+        server_task: asyncio.Task[None] | None = None
         with _signals(self.stop):
             try:
                 if server is not None:
-                    tasks.append(asyncio.create_task(server.serve()))
+                    server_task = asyncio.create_task(server.serve())
+                    tasks.append(server_task)
                 if worker:
+                    tasks.append(asyncio.create_task(self._purge_periodically()))
                     await self.broker.connect()
                     consumer = Worker(
                         self.broker, self.processor(self.broker.outcome_sink()),
@@ -124,12 +128,28 @@ class Service:
                 await self.broker.close()
                 if server is not None:
                     server.should_exit = True
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                for task in tasks:
+                    if task is not server_task:
+                        task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
                 for adapter in self.channels.values():
                     with contextlib.suppress(Exception):
                         await adapter.aclose()
                 await self.engine.dispose()
                 log.info("service.stopped")
+
+
+    async def _purge_periodically(self, every: float = 3600.0) -> None:
+        """Forget contact details past the retention period, hourly (the history stays)."""
+        while True:
+            cutoff = datetime.now(UTC) - timedelta(days=self.settings.retention_days)
+            try:
+                purged = await self.notifications.purge_personal_data(cutoff)
+                if purged:
+                    log.info("retention.purged", count=purged)
+            except Exception as exc:
+                log.warning("retention.purge_failed", error=type(exc).__name__)
+            await asyncio.sleep(every)
 
 
 class _Server(uvicorn.Server):

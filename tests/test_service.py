@@ -1,0 +1,134 @@
+"""End to end: the real ``notifier run`` process, the real RabbitMQ, files and records."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from notifier.store.database import create_engine
+from notifier.store.notifications import NotificationStore
+from notifier.store.tables import notifications
+from tests.events import make_event
+from tests.service import ServiceProcess, bind_outcomes, drain, publish_raw
+
+
+@pytest.fixture
+def service(tmp_path: Path, amqp_url: str):  # type: ignore[no-untyped-def]
+    proc = ServiceProcess(tmp_path, amqp_url)
+    yield proc
+    proc.stop()
+
+
+async def wait_for_files(folder: Path, count: int, timeout: float) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(folder.glob("*")) if folder.exists() else []
+        found = [p for p in found if not p.name.startswith(".")]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{len(found)} of {count} files in {folder} after {timeout}s")
+
+
+async def test_event_from_any_amqp_client_reaches_outbox_within_two_seconds(
+    service: ServiceProcess, amqp_url: str
+) -> None:
+    """A raw aio-pika publish produces the outbox file within 2 s, a record with its history,
+    an outcome event, and the HTTP port answers health, readiness and metrics."""
+    await bind_outcomes(amqp_url, "test.outcomes")
+    service.start()
+    await service.wait_ready()
+    event = make_event()
+    started = time.monotonic()
+    await publish_raw(amqp_url, [event])
+    [eml] = await wait_for_files(service.outbox / "email", 1, timeout=2.0)
+    assert time.monotonic() - started < 2.0
+    assert b"Subject: We have your planning application" in eml.read_bytes()
+
+    engine = create_engine(service.database_url)
+    try:
+        store = NotificationStore(engine)
+        [row] = await store.for_event(event["source"], event["id"])
+        assert row.status == "sent" and eml.name == f"{row.id}.eml"
+        assert [h.status for h in await store.history(row.id)] == ["created", "sent"]
+    finally:
+        await engine.dispose()
+    [outcome] = await drain(amqp_url, "test.outcomes", expect=1)
+    assert outcome.routing_key == "notification.sent"
+    assert json.loads(outcome.body)["data"]["event_id"] == event["id"]
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        ready = (await client.get("/readyz")).json()
+        assert ready["checks"] == {"broker": True, "database": True}
+        metrics = (await client.get("/metrics")).text
+    assert 'notifier_notifications_total{channel="email",status="sent"} 1.0' in metrics
+    assert 'notifier_events_received_total{event_type="planning.application.received"} 1.0' in metrics
+    assert "alex@example.org" not in service.logs()
+
+
+async def test_invalid_events_are_dead_lettered_and_the_worker_keeps_going(
+    service: ServiceProcess, amqp_url: str
+) -> None:
+    """Bad JSON, a schema violation, an unknown type and a missing personalisation value each
+    land in notifier.dead with the right reason header; a good event after them is still sent."""
+    service.start()
+    await service.wait_ready()
+    bad = [
+        b"{this is not json",
+        json.dumps({**make_event(), "specversion": "0.3"}).encode(),
+        make_event(type="parking.permit.eaten"),
+        make_event(personalisation={"decision_due": "2027-01-24"}),
+    ]
+    good = make_event()
+    await publish_raw(amqp_url, [*bad, good])  # type: ignore[list-item]
+    dead = await drain(amqp_url, "notifier.dead", expect=4)
+    reasons = sorted(m.headers["x-notifier-reason"] for m in dead)
+    assert reasons == ["invalid-json", "missing-personalisation", "schema", "unknown-event-type"]
+    assert all(m.headers["x-notifier-detail"] for m in dead)
+    await wait_for_files(service.outbox / "email", 1, timeout=5)
+    assert service.process and service.process.poll() is None
+
+
+async def test_same_event_published_twice_produces_one_notification(
+    service: ServiceProcess, amqp_url: str
+) -> None:
+    """Publishing one event twice gives one outbox file and one record."""
+    service.start()
+    await service.wait_ready()
+    event = make_event()
+    marker = make_event()
+    await publish_raw(amqp_url, [event, event, marker])
+    await service.wait_processed(3)
+    engine = create_engine(service.database_url)
+    try:
+        async with engine.connect() as conn:
+            count = (await conn.execute(
+                select(func.count()).select_from(notifications)
+                .where(notifications.c.event_id == event["id"])
+            )).scalar_one()
+    finally:
+        await engine.dispose()
+    assert count == 1
+    assert len(list((service.outbox / "email").glob("*.eml"))) == 2
+
+
+async def test_sigterm_finishes_in_flight_work_and_exits_zero(
+    service: ServiceProcess, amqp_url: str
+) -> None:
+    """SIGTERM stops consuming, finishes what is in flight and exits 0."""
+    service.start()
+    await service.wait_ready()
+    await publish_raw(amqp_url, [make_event() for _ in range(50)])
+    await wait_for_files(service.outbox / "email", 1, timeout=5)
+    service.signal(signal.SIGTERM)
+    assert service.wait(30) == 0
+    logs = service.logs()
+    assert "service.stopped" in logs
