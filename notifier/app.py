@@ -62,8 +62,10 @@ class Service:
         self.preferences = PreferenceStore(self.engine)
         self.channels = build_channels(settings)
         self.broker = Broker(
-            settings.amqp_url.get_secret_value(), settings.retry_delays,
-            prefetch=settings.prefetch, max_deliveries=settings.max_deliveries,
+            settings.amqp_url.get_secret_value(),
+            settings.retry_delays,
+            prefetch=settings.prefetch,
+            max_deliveries=settings.max_deliveries,
         )
         self._stop = asyncio.Event()
 
@@ -95,10 +97,20 @@ class Service:
         """Run until stopped by a signal or ``stop()``, then shut down in order."""
         if self.settings.is_sqlite:
             await migrate.upgrade(self.engine)
-        server = _Server(uvicorn.Config(
-            self.http_app(), host=self.settings.http_host, port=self.settings.http_port,
-            log_config=None, access_log=False, lifespan="off",
-        )) if http else None
+        server = (
+            _Server(
+                uvicorn.Config(
+                    self.http_app(),
+                    host=self.settings.http_host,
+                    port=self.settings.http_port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                )
+            )
+            if http
+            else None
+        )
         consumer: Worker | None = None
         tasks: list[asyncio.Task[None]] = []
         server_task: asyncio.Task[None] | None = None
@@ -111,13 +123,18 @@ class Service:
                     tasks.append(asyncio.create_task(self._purge_periodically()))
                     await self.broker.connect()
                     consumer = Worker(
-                        self.broker, self.processor(self.broker.outcome_sink()),
+                        self.broker,
+                        self.processor(self.broker.outcome_sink()),
                         concurrency=self.settings.concurrency,
                         max_deliveries=self.settings.max_deliveries,
                     )
                     await consumer.start()
-                log.info("service.started", worker=worker, http=http,
-                         port=self.settings.http_port if http else None)
+                log.info(
+                    "service.started",
+                    worker=worker,
+                    http=http,
+                    port=self.settings.http_port if http else None,
+                )
                 stopped = asyncio.create_task(self._stop.wait())
                 await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
                 stopped.cancel()
@@ -137,7 +154,6 @@ class Service:
                         await adapter.aclose()
                 await self.engine.dispose()
                 log.info("service.stopped")
-
 
     async def _purge_periodically(self, every: float = 3600.0) -> None:
         """Forget contact details past the retention period, hourly (the history stays)."""

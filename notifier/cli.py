@@ -94,12 +94,20 @@ def broker_setup() -> None:
     settings = _settings()
 
     async def setup() -> None:
-        b = Broker(settings.amqp_url.get_secret_value(), settings.retry_delays,
-                   prefetch=1, max_deliveries=settings.max_deliveries)
+        b = Broker(
+            settings.amqp_url.get_secret_value(),
+            settings.retry_delays,
+            prefetch=1,
+            max_deliveries=settings.max_deliveries,
+        )
         topology = await b.connect()
         await b.close()
-        names = ["notifier.events", "notifier.outcomes", "notifier.dead",
-                 *(name for _, name in topology.retry_queues)]
+        names = [
+            "notifier.events",
+            "notifier.outcomes",
+            "notifier.dead",
+            *(name for _, name in topology.retry_queues),
+        ]
         click.echo("declared: " + ", ".join(names))
 
     _run(setup())
@@ -186,8 +194,10 @@ def dead_letters_list(limit: int) -> None:
     settings = _settings()
     letters = _run(inspect(settings.amqp_url.get_secret_value(), limit=limit))
     for letter in letters:
-        click.echo(f"{letter.message_id or '-'}\t{letter.event_type or '-'}\t"
-                   f"{letter.reason}\t{letter.detail}")
+        click.echo(
+            f"{letter.message_id or '-'}\t{letter.event_type or '-'}\t"
+            f"{letter.reason}\t{letter.detail}"
+        )
     click.echo(f"{len(letters)} shown", err=True)
 
 

@@ -8,7 +8,7 @@
     └── DeliveryFailure               one channel could not take one message
           ├── PermanentFailure        this recipient can never get it on this channel: fall back
           ├── TemporaryFailure        recipient-side condition that may clear: retry, then fall back
-          └── TechnicalFailure        our side or the provider's; ``retryable`` says whether to retry
+          └── TechnicalFailure        our side or the provider's; ``retryable``: whether to retry
 
 Foreign exceptions are mapped to these once, at each adapter's boundary. Messages carry codes and
 never personal data (no addresses, numbers, names or message text).

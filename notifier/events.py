@@ -54,7 +54,7 @@ def schema() -> dict[str, Any]:
 @cache
 def _validator() -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema())
-    return cls(schema(), format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
+    return cls(schema(), format_checker=cls.FORMAT_CHECKER)
 
 
 def parse(body: bytes, content_type: str | None = None) -> CaseEvent:
@@ -64,7 +64,9 @@ def parse(body: bytes, content_type: str | None = None) -> CaseEvent:
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent("invalid-json", f"{type(exc).__name__} at position {_pos(exc)}") from None
+        raise InvalidEvent(
+            "invalid-json", f"{type(exc).__name__} at position {_pos(exc)}"
+        ) from None
     return from_document(document)
 
 
@@ -108,4 +110,8 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def _pos(exc: Exception) -> int:
-    return getattr(exc, "pos", None) or getattr(exc, "start", 0)
+    for name in ("pos", "start"):
+        value = getattr(exc, name, None)
+        if isinstance(value, int):
+            return value
+    return 0

@@ -13,8 +13,21 @@ import structlog
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w])(\+?\d[\d ()-]{8,}\d)(?![\w])")
 # Fields that may name a person or carry message text; dropped whatever their value.
-_FORBIDDEN = frozenset({"to", "email", "mobile", "address", "name", "body", "text", "html",
-                        "subject", "personalisation", "recipient"})
+_FORBIDDEN = frozenset(
+    {
+        "to",
+        "email",
+        "mobile",
+        "address",
+        "name",
+        "body",
+        "text",
+        "html",
+        "subject",
+        "personalisation",
+        "recipient",
+    }
+)
 
 
 def redact(value: str) -> str:
@@ -51,7 +64,9 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -2,41 +2,56 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 EVENTS = Counter(
-    "notifier_events_received_total", "Events taken from the work queue, by event type.",
-    ["event_type"], registry=REGISTRY,
+    "notifier_events_received_total",
+    "Events taken from the work queue, by event type.",
+    ["event_type"],
+    registry=REGISTRY,
 )
 PROCESSED = Counter(
-    "notifier_events_processed_total", "Events settled, by outcome (ack, retry, dead).",
-    ["outcome"], registry=REGISTRY,
+    "notifier_events_processed_total",
+    "Events settled, by outcome (ack, retry, dead).",
+    ["outcome"],
+    registry=REGISTRY,
 )
 NOTIFICATIONS = Counter(
-    "notifier_notifications_total", "Notification status changes, by channel and status.",
-    ["channel", "status"], registry=REGISTRY,
+    "notifier_notifications_total",
+    "Notification status changes, by channel and status.",
+    ["channel", "status"],
+    registry=REGISTRY,
 )
 SEND_SECONDS = Histogram(
-    "notifier_send_duration_seconds", "Time a provider took to accept one message, by channel.",
-    ["channel"], registry=REGISTRY,
+    "notifier_send_duration_seconds",
+    "Time a provider took to accept one message, by channel.",
+    ["channel"],
+    registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 RETRIES = Counter(
-    "notifier_retries_total", "Events sent to a delay queue, by channel and reason.",
-    ["channel", "reason"], registry=REGISTRY,
+    "notifier_retries_total",
+    "Events sent to a delay queue, by channel and reason.",
+    ["channel", "reason"],
+    registry=REGISTRY,
 )
 DEAD_LETTERS = Counter(
-    "notifier_dead_letters_total", "Events dead-lettered, by reason.", ["reason"],
+    "notifier_dead_letters_total",
+    "Events dead-lettered, by reason.",
+    ["reason"],
     registry=REGISTRY,
 )
 IN_FLIGHT = Gauge(
-    "notifier_events_in_flight", "Events being processed now.", registry=REGISTRY,
+    "notifier_events_in_flight",
+    "Events being processed now.",
+    registry=REGISTRY,
 )
 BROKER_CONNECTED = Gauge(
-    "notifier_broker_connected", "1 while the worker's broker connection is open.",
+    "notifier_broker_connected",
+    "1 while the worker's broker connection is open.",
     registry=REGISTRY,
 )
 
@@ -47,6 +62,14 @@ def exposition() -> bytes:
 
 
 __all__ = [
-    "BROKER_CONNECTED", "CONTENT_TYPE", "DEAD_LETTERS", "EVENTS", "IN_FLIGHT", "NOTIFICATIONS",
-    "PROCESSED", "RETRIES", "SEND_SECONDS", "exposition",
+    "BROKER_CONNECTED",
+    "CONTENT_TYPE",
+    "DEAD_LETTERS",
+    "EVENTS",
+    "IN_FLIGHT",
+    "NOTIFICATIONS",
+    "PROCESSED",
+    "RETRIES",
+    "SEND_SECONDS",
+    "exposition",
 ]

@@ -13,7 +13,7 @@ from notifier.errors import InvalidEvent
 from notifier.events import CaseEvent
 from notifier.model import Channel
 from notifier.preferences.model import Preferences, from_event_recipient
-from notifier.preferences.policy import ChannelPlan, LONDON, Suppression, plan_channels
+from notifier.preferences.policy import LONDON, ChannelPlan, Suppression, plan_channels
 from notifier.templates import render
 from notifier.templates.sms import prepare as prepare_sms
 from notifier.templates.source import Catalogue, Template
@@ -44,7 +44,11 @@ def resolve_preferences(event: CaseEvent, stored: Preferences | None) -> Prefere
         return stored
     r = event.recipient
     return from_event_recipient(
-        event.council, r.customer_id, name=r.name, email=r.email, mobile=r.mobile,
+        event.council,
+        r.customer_id,
+        name=r.name,
+        email=r.email,
+        mobile=r.mobile,
         address=r.address,
     )
 
@@ -69,7 +73,10 @@ def plan(
         template, council, event.personalisation, reference=event.subject, name=preferences.name
     )
     decision = plan_channels(
-        preferences, topic=template.topic, statutory=template.statutory, urgent=event.urgent,
+        preferences,
+        topic=template.topic,
+        statutory=template.statutory,
+        urgent=event.urgent,
         now=now,
     )
     if isinstance(decision, Suppression):
@@ -81,8 +88,15 @@ def plan(
     unsub_url = None if template.statutory else unsubscribe_link(preferences, template.topic)
     messages = {
         channel: _message(
-            channel, event, template, council, preferences, values, now,
-            preferences_url=prefs_url, unsubscribe_url=unsub_url,
+            channel,
+            event,
+            template,
+            council,
+            preferences,
+            values,
+            now,
+            preferences_url=prefs_url,
+            unsubscribe_url=unsub_url,
         )
         for channel in decision.channels
     }
@@ -104,9 +118,14 @@ def _message(
     if channel is Channel.EMAIL:
         content = render.render_email(template, values, preferences_url=preferences_url)
         return EmailMessage(
-            notification_id="", council=council, event_type=event.type,
-            to=preferences.email or "", subject=content.subject, text=content.text,
-            html=content.html, unsubscribe_url=unsubscribe_url,
+            notification_id="",
+            council=council,
+            event_type=event.type,
+            to=preferences.email or "",
+            subject=content.subject,
+            text=content.text,
+            html=content.html,
+            unsubscribe_url=unsubscribe_url,
         )
     if channel is Channel.SMS:
         try:
@@ -114,16 +133,27 @@ def _message(
         except ValueError:
             raise InvalidEvent("template-error", f"{template.event_type}: empty SMS") from None
         return SmsMessage(
-            notification_id="", council=council, event_type=event.type,
-            to=preferences.mobile or "", body=text.body, fragments=text.fragments,
+            notification_id="",
+            council=council,
+            event_type=event.type,
+            to=preferences.mobile or "",
+            body=text.body,
+            fragments=text.fragments,
         )
     letter = render.render_letter(template, values)
     return LetterMessage(
-        notification_id="", council=council, event_type=event.type,
-        address=preferences.address or (), name=preferences.name, title=letter.title,
-        reference=event.subject or "", blocks=letter.blocks,
-        date=now.astimezone(LONDON).date(), large_print=preferences.large_print,
-        postage=event.postage or template.postage, preferences_url=preferences_url,
+        notification_id="",
+        council=council,
+        event_type=event.type,
+        address=preferences.address or (),
+        name=preferences.name,
+        title=letter.title,
+        reference=event.subject or "",
+        blocks=letter.blocks,
+        date=now.astimezone(LONDON).date(),
+        large_print=preferences.large_print,
+        postage=event.postage or template.postage,
+        preferences_url=preferences_url,
     )
 
 

@@ -31,8 +31,14 @@ log = structlog.get_logger("notifier.processing")
 NO_CHANNEL = "none"
 # Statuses after which a repeated event has nothing left to do on that channel.
 _DONE = frozenset(
-    {Status.SENDING, Status.SENT, Status.DELIVERED, Status.POSTED, Status.RETURNED,
-     Status.SUPPRESSED}
+    {
+        Status.SENDING,
+        Status.SENT,
+        Status.DELIVERED,
+        Status.POSTED,
+        Status.RETURNED,
+        Status.SUPPRESSED,
+    }
 )
 
 
@@ -95,8 +101,12 @@ class Processor:
         self.max_attempts = max_attempts
         self.clock = clock
         self.links = {
-            k: v for k, v in
-            (("preferences_link", preferences_link), ("unsubscribe_link", unsubscribe_link)) if v
+            k: v
+            for k, v in (
+                ("preferences_link", preferences_link),
+                ("unsubscribe_link", unsubscribe_link),
+            )
+            if v
         }
 
     async def handle(self, delivery: Delivery) -> Verdict:
@@ -106,7 +116,9 @@ class Processor:
         except InvalidEvent as exc:
             return Dead(exc.reason, exc.detail)
         structlog.contextvars.bind_contextvars(
-            event_id=event.id, event_type=event.type, council=event.council,
+            event_id=event.id,
+            event_type=event.type,
+            council=event.council,
             attempt=delivery.attempt,
         )
         metrics.EVENTS.labels(
@@ -117,12 +129,18 @@ class Processor:
         now = self.clock()
         try:
             decided = plan(
-                event, stored, catalogue=self.catalogue, councils=self.councils, now=now,
-                **self.links,  # type: ignore[arg-type]
+                event,
+                stored,
+                catalogue=self.catalogue,
+                councils=self.councils,
+                now=now,
+                **self.links,
             )
         except InvalidEvent as exc:
             return Dead(exc.reason, exc.detail)
-        existing = {n.channel: n for n in await self.notifications.for_event(event.source, event.id)}
+        existing = {
+            n.channel: n for n in await self.notifications.for_event(event.source, event.id)
+        }
         replay = delivery.redelivered or delivery.attempt > 0
         if decided.suppression is not None:
             return await self._suppress(event, decided, existing.get(NO_CHANNEL), replay)
@@ -139,9 +157,7 @@ class Processor:
                 if not replay:
                     return Ack("duplicate")  # a copy of an event another delivery is handling
             else:
-                row = await self.notifications.create(
-                    self._new(event, decided, channel)
-                )
+                row = await self.notifications.create(self._new(event, decided, channel))
                 if row is None:
                     return Ack("duplicate")  # lost the insert race to a concurrent copy
             structlog.contextvars.bind_contextvars(notification_id=row.id, channel=str(channel))
@@ -184,7 +200,11 @@ class Processor:
             return None, failure
         metrics.SEND_SECONDS.labels(channel=str(channel)).observe(time.perf_counter() - started)
         await self._record(
-            row, receipt.status, None, source=str(channel), provider_ref=receipt.provider_ref,
+            row,
+            receipt.status,
+            None,
+            source=str(channel),
+            provider_ref=receipt.provider_ref,
             fragments=receipt.fragments,
         )
         return Ack(str(receipt.status)), None
@@ -228,17 +248,28 @@ class Processor:
             template_version=decided.template.version,
             recipient=contact_of(message) if message is not None else None,
             postage=(event.postage or decided.template.postage)
-            if channel == Channel.LETTER else None,
+            if channel == Channel.LETTER
+            else None,
             status=status,
             reason=reason,
         )
 
     async def _record(
-        self, row: Notification, status: Status, reason: str | None, *, source: str,
-        provider_ref: str | None = None, fragments: int | None = None,
+        self,
+        row: Notification,
+        status: Status,
+        reason: str | None,
+        *,
+        source: str,
+        provider_ref: str | None = None,
+        fragments: int | None = None,
     ) -> None:
         applied = await self.notifications.record(
-            row.id, status, source=source, reason=reason, provider_ref=provider_ref,
+            row.id,
+            status,
+            source=source,
+            reason=reason,
+            provider_ref=provider_ref,
             fragments=fragments,
         )
         if applied:

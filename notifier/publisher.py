@@ -16,13 +16,15 @@ import json
 from types import TracebackType
 from typing import Any
 
-import kombu
+from kombu.connection import Connection
+from kombu.entity import Exchange
 from kombu.exceptions import KombuError
+from kombu.messaging import Producer
 
 from notifier.errors import InvalidEvent, NotifierError
 from notifier.events import from_document
 
-EXCHANGE = kombu.Exchange("notifier.events", type="topic", durable=True)
+EXCHANGE = Exchange("notifier.events", type="topic", durable=True)
 CONTENT_TYPE = "application/cloudevents+json"
 
 
@@ -34,18 +36,20 @@ class Publisher:
     """Publishes case events to ``notifier.events``, one confirmed message each."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, validate: bool = True) -> None:
-        self._connection = kombu.Connection(
+        self._connection = Connection(
             url, transport_options={"confirm_publish": True}, connect_timeout=timeout
         )
         self._timeout = timeout
         self._validate = validate
-        self._producer: kombu.Producer | None = None
+        self._producer: Producer | None = None
 
     def __enter__(self) -> Publisher:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()

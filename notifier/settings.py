@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout: float = Field(default=30.0, gt=0)
+    smtp_oauth_token: SecretStr | None = None
+    smtp_oauth_token_command: str | None = None
+    smtp_pool_size: int = Field(default=4, ge=1, le=100)
+    smtp_ca_file: Path | None = None
+    smtp_local_hostname: str | None = None
+    smtp_bounce_address: str | None = None
+    smtp_dkim_selector: str | None = None
+    smtp_dkim_key_file: Path | None = None
 
     # SMS
     sms_provider: SmsProvider = SmsProvider.OUTBOX
@@ -88,6 +96,10 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     twilio_base_url: str | None = None
     twilio_timeout: float = Field(default=10.0, gt=0)
+    # Message segments per second for the sender (Twilio's default for an alphanumeric id is 10).
+    twilio_segments_per_second: float = Field(default=10.0, gt=0)
+    # Accept Ofcom's drama range 07700 900000-900999: tests and development only.
+    sms_allow_fiction_range: bool = False
 
     # Letters
     letter_provider: LetterProvider = LetterProvider.OUTBOX
@@ -135,7 +147,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build the settings from the environment (and overrides), as a ConfigurationError on failure."""
+    """Settings from the environment (and overrides); a ConfigurationError on failure."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

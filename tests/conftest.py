@@ -34,8 +34,9 @@ def amqp_url() -> Iterator[str]:
     try:
         yield f"{AMQP_ROOT}{vhost}"
     finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True,
-                       timeout=60)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, timeout=60
+        )
 
 
 @pytest.fixture
@@ -80,10 +81,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         async with engine.begin() as conn:
             from sqlalchemy import text
 
-            await conn.execute(text(
-                "TRUNCATE status_history, notifications, customers, customer_audit, api_keys"
-                " CASCADE"
-            ))
+            await conn.execute(
+                text(
+                    "TRUNCATE status_history, notifications, customers, customer_audit, api_keys"
+                    " CASCADE"
+                )
+            )
     try:
         yield engine
     finally:

@@ -48,7 +48,10 @@ class ServiceProcess:
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "notifier", *(args or ("run",))],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.tmp,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp,
         )
         return self
 
@@ -72,7 +75,8 @@ class ServiceProcess:
         async with httpx.AsyncClient() as client:
             text = (await client.get(f"http://127.0.0.1:{self.port}/metrics")).text
         return sum(
-            float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
             if line.startswith(name) and not line.startswith("#")
         )
 
@@ -108,8 +112,9 @@ class ServiceProcess:
             self.log.close()
 
 
-async def publish_raw(url: str, events: list[dict[str, Any]] | list[bytes],
-                      routing_key: str | None = None) -> None:
+async def publish_raw(
+    url: str, events: list[dict[str, Any]] | list[bytes], routing_key: str | None = None
+) -> None:
     """Publish with plain aio-pika, as any AMQP client would (not our publisher)."""
     connection = await aio_pika.connect(url)
     async with connection:
@@ -119,8 +124,11 @@ async def publish_raw(url: str, events: list[dict[str, Any]] | list[bytes],
             raw = event if isinstance(event, bytes) else json.dumps(event).encode()
             key = routing_key or (event["type"] if isinstance(event, dict) else "x.y.z")
             await exchange.publish(
-                aio_pika.Message(raw, content_type="application/cloudevents+json",
-                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                aio_pika.Message(
+                    raw,
+                    content_type="application/cloudevents+json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
                 routing_key=key,
             )
 

@@ -27,11 +27,16 @@ def test_docs_sample_event_is_valid() -> None:
 
 def test_parse_reads_every_field() -> None:
     """A valid event becomes a CaseEvent with its recipient, personalisation and flags."""
-    event = events.parse(body(make_event(urgent=True, postage="first")),
-                         "application/cloudevents+json")
+    event = events.parse(
+        body(make_event(urgent=True, postage="first")), "application/cloudevents+json"
+    )
     assert event.recipient.customer_id == "SDC-000123"
-    assert event.recipient.address == ("Flat 2", "10 High Street", "Stratford-upon-Avon",
-                                       "CV37 6AA")
+    assert event.recipient.address == (
+        "Flat 2",
+        "10 High Street",
+        "Stratford-upon-Avon",
+        "CV37 6AA",
+    )
     assert event.urgent and event.postage == "first" and event.subject == "24/01234/FUL"
     assert event.time is not None and event.time.tzinfo is not None
 
@@ -47,8 +52,9 @@ def test_parse_reads_every_field() -> None:
         ({"postage": "pigeon"}, "data/postage"),
     ],
 )
-def test_schema_violations_name_the_field_not_the_value(change: dict[str, object],
-                                                        where: str) -> None:
+def test_schema_violations_name_the_field_not_the_value(
+    change: dict[str, object], where: str
+) -> None:
     """A schema violation is reason 'schema' with the failing field's path as detail."""
     with pytest.raises(InvalidEvent) as caught:
         events.parse(body(make_event(**change)), "application/json")

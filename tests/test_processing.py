@@ -31,14 +31,22 @@ class Rig:
         self.notifications = NotificationStore(engine)
         self.preferences = PreferenceStore(engine)
         self.channels = {
-            Channel(name): FakeChannel(name, **({"handler": handlers[name]} if name in handlers else {}))
+            Channel(name): FakeChannel(
+                name, **({"handler": handlers[name]} if name in handlers else {})
+            )
             for name in ("email", "sms", "letter")
         }
         self.sink = RecordingSink()
         self.processor = Processor(
-            catalogue=CATALOGUE, councils=COUNCILS, notifications=self.notifications,
-            preferences=self.preferences, channels=self.channels, outcomes=self.sink,  # type: ignore[arg-type]
-            retry_delays=(30.0, 300.0), max_attempts=3, clock=lambda: NOON,
+            catalogue=CATALOGUE,
+            councils=COUNCILS,
+            notifications=self.notifications,
+            preferences=self.preferences,
+            channels=self.channels,
+            outcomes=self.sink,  # type: ignore[arg-type]
+            retry_delays=(30.0, 300.0),
+            max_attempts=3,
+            clock=lambda: NOON,
         )
 
     def sent(self, channel: str) -> list[Message]:
@@ -69,7 +77,13 @@ async def test_outcome_carries_no_contact_details_or_text(engine: AsyncEngine) -
     rig = Rig(engine)
     await rig.processor.handle(Delivery(body(make_event())))
     raw = rig.sink.published[0][1].decode()
-    for secret in ("alex@example.org", "07700", "Alex Smith", "High Street", "planning application"):
+    for secret in (
+        "alex@example.org",
+        "07700",
+        "Alex Smith",
+        "High Street",
+        "planning application",
+    ):
         assert secret not in raw
 
 
@@ -88,7 +102,9 @@ async def test_concurrent_copies_send_once(engine: AsyncEngine) -> None:
     """Two copies processed at the same moment race on the unique constraint; one send."""
     rig = Rig(engine)
     event = make_event()
-    verdicts = await asyncio.gather(*(rig.processor.handle(Delivery(body(event))) for _ in range(2)))
+    verdicts = await asyncio.gather(
+        *(rig.processor.handle(Delivery(body(event))) for _ in range(2))
+    )
     assert sorted(v.outcome for v in verdicts if isinstance(v, Ack)) == ["duplicate", "sent"]
     assert len(rig.sent("email")) == 1
 
@@ -123,8 +139,10 @@ async def test_permanent_failure_falls_back_to_next_channel(engine: AsyncEngine)
     rows = {r.channel: r for r in await rig.notifications.for_event(event["source"], event["id"])}
     assert rows["email"].status is Status.PERMANENT_FAILURE and rows["email"].reason == "smtp-550"
     assert rows["sms"].status is Status.SENT
-    assert [o["type"] for o in rig.outcomes()] == ["notification.permanent-failure",
-                                                   "notification.sent"]
+    assert [o["type"] for o in rig.outcomes()] == [
+        "notification.permanent-failure",
+        "notification.sent",
+    ]
 
 
 async def test_every_channel_refusing_ends_failed(engine: AsyncEngine) -> None:
@@ -177,8 +195,13 @@ async def test_stored_preferences_win_over_event_details(engine: AsyncEngine) ->
     """A known customer who chose SMS first gets a text to their stored number."""
     rig = Rig(engine)
     await rig.preferences.put(
-        Preferences(council="sdc", customer_id="SDC-000123", mobile="+447700900999",
-                    channel_order=(Channel.SMS, Channel.EMAIL), quiet_hours=None),
+        Preferences(
+            council="sdc",
+            customer_id="SDC-000123",
+            mobile="+447700900999",
+            channel_order=(Channel.SMS, Channel.EMAIL),
+            quiet_hours=None,
+        ),
         actor="test",
     )
     await rig.processor.handle(Delivery(body(make_event())))
@@ -190,9 +213,7 @@ async def test_stored_preferences_win_over_event_details(engine: AsyncEngine) ->
 async def test_unknown_customer_without_usable_details_is_suppressed(engine: AsyncEngine) -> None:
     """A stored customer with no contact details gets a suppressed notification with a reason."""
     rig = Rig(engine)
-    await rig.preferences.put(
-        Preferences(council="sdc", customer_id="SDC-000123"), actor="test"
-    )
+    await rig.preferences.put(Preferences(council="sdc", customer_id="SDC-000123"), actor="test")
     event = make_event()
     assert await rig.processor.handle(Delivery(body(event))) == Ack("suppressed")
     [row] = await rig.notifications.for_event(event["source"], event["id"])
@@ -206,8 +227,10 @@ async def test_unknown_customer_without_usable_details_is_suppressed(engine: Asy
         (b"{not json", "invalid-json"),
         (json.dumps({"specversion": "1.0"}).encode(), "schema"),
         (body(make_event(type="parking.permit.eaten")), "unknown-event-type"),
-        (body(make_event(personalisation={"application_address": "1 Road"})),
-         "missing-personalisation"),
+        (
+            body(make_event(personalisation={"application_address": "1 Road"})),
+            "missing-personalisation",
+        ),
         (body(make_event(council="xyz")), "unknown-council"),
     ],
 )

@@ -81,9 +81,9 @@ class PreferenceStore:
         async with self.engine.begin() as conn:
             existing = (
                 await conn.execute(
-                    select(customers).where(
-                        and_(*(customers.c[k] == v for k, v in key.items()))
-                    ).with_for_update()
+                    select(customers)
+                    .where(and_(*(customers.c[k] == v for k, v in key.items())))
+                    .with_for_update()
                 )
             ).first()
             if existing is None:
@@ -133,9 +133,7 @@ class PreferenceStore:
                     .where(customers.c.customer_id == row.customer_id)
                     .values(sms_opted_out=opted_out, updated_at=now)
                 )
-                await _audit(
-                    conn, row._asdict(), actor, "update", ["sms_opted_out"]
-                )
+                await _audit(conn, row._asdict(), actor, "update", ["sms_opted_out"])
         return len(rows)
 
 

@@ -212,7 +212,8 @@ class NotificationStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
-            HistoryEntry(Status(r.status), aware(r.at), r.source, r.reason, bool(r.applied)) for r in rows
+            HistoryEntry(Status(r.status), aware(r.at), r.source, r.reason, bool(r.applied))
+            for r in rows
         ]
 
     async def purge_personal_data(self, older_than: datetime) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import UndefinedError
-from jinja2.sandbox import SecurityError
+from jinja2.exceptions import SecurityError
 
 from notifier.councils import Council
 from notifier.errors import InvalidEvent
@@ -51,7 +51,9 @@ def _render(index: int, template: Template, values: Mapping[str, Any]) -> str:
         # Jinja's message names the variable ("'street' is undefined"), never its value.
         raise InvalidEvent("missing-personalisation", str(exc.message)) from None
     except (SecurityError, TypeError, ValueError, ArithmeticError) as exc:
-        raise InvalidEvent("template-error", f"{template.event_type}: {type(exc).__name__}") from None
+        raise InvalidEvent(
+            "template-error", f"{template.event_type}: {type(exc).__name__}"
+        ) from None
 
 
 def render_subject(template: Template, values: Mapping[str, Any]) -> str:
@@ -79,14 +81,20 @@ def render_email(
     footer = _footer(council, preferences_url)
     text = plain_text(blocks) + "\n\n" + "\n".join(footer) + "\n"
     html = autoescape_env.get_template("email.html").render(
-        subject=subject, blocks=blocks, council=council, footer=footer,
-        preferences_url=preferences_url, lang="en-GB",
+        subject=subject,
+        blocks=blocks,
+        council=council,
+        footer=footer,
+        preferences_url=preferences_url,
+        lang="en-GB",
     )
     return EmailContent(subject=subject, text=text, html=html)
 
 
 def render_letter(template: Template, values: Mapping[str, Any]) -> LetterContent:
-    return LetterContent(title=render_subject(template, values), blocks=render_blocks(template, values))
+    return LetterContent(
+        title=render_subject(template, values), blocks=render_blocks(template, values)
+    )
 
 
 def _footer(council: Council, preferences_url: str | None) -> list[str]:

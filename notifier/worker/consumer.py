@@ -22,8 +22,9 @@ log = structlog.get_logger("notifier.worker")
 class Broker:
     """A robust connection, a confirming channel and the declared topology."""
 
-    def __init__(self, url: str, retry_delays: tuple[str, ...], *, prefetch: int,
-                 max_deliveries: int) -> None:
+    def __init__(
+        self, url: str, retry_delays: tuple[str, ...], *, prefetch: int, max_deliveries: int
+    ) -> None:
         self.url = url
         self.retry_delays = retry_delays
         self.prefetch = prefetch
@@ -33,9 +34,10 @@ class Broker:
         self.topology: Topology | None = None
 
     async def connect(self) -> Topology:
-        self.connection = await aio_pika.connect_robust(self.url, client_properties={
-            "connection_name": "notifier-worker"})
-        self.channel = await self.connection.channel(publisher_confirms=True)  # type: ignore[assignment]
+        self.connection = await aio_pika.connect_robust(
+            self.url, client_properties={"connection_name": "notifier-worker"}
+        )
+        self.channel = await self.connection.channel(publisher_confirms=True)
         assert self.channel is not None
         await self.channel.set_qos(prefetch_count=self.prefetch)
         self.topology = await declare(
@@ -48,8 +50,10 @@ class Broker:
 
     @property
     def connected(self) -> bool:
-        return self.connection is not None and not self.connection.is_closed and bool(
-            getattr(self.connection, "connected", asyncio.Event()).is_set()
+        return (
+            self.connection is not None
+            and not self.connection.is_closed
+            and bool(getattr(self.connection, "connected", asyncio.Event()).is_set())
         )
 
     def outcome_sink(self) -> AmqpOutcomeSink:
@@ -65,8 +69,9 @@ class Broker:
 class Worker:
     """Consumes ``notifier.events`` until stopped."""
 
-    def __init__(self, broker: Broker, processor: Processor, *, concurrency: int,
-                 max_deliveries: int) -> None:
+    def __init__(
+        self, broker: Broker, processor: Processor, *, concurrency: int, max_deliveries: int
+    ) -> None:
         self.broker = broker
         self.processor = processor
         self.slots = asyncio.Semaphore(concurrency)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 
@@ -24,10 +25,8 @@ class DeadLetter:
 def _describe(message: aio_pika.abc.AbstractIncomingMessage) -> DeadLetter:
     headers = message.headers or {}
     event_type = None
-    try:
+    with contextlib.suppress(ValueError, AttributeError):
         event_type = json.loads(message.body).get("type")
-    except (ValueError, AttributeError):
-        pass
     reason = headers.get(REASON_HEADER)
     if reason is None and headers.get("x-death"):
         reason = "broker:" + str(headers.get("x-first-death-reason", "dead-lettered"))
@@ -72,14 +71,21 @@ async def replay(url: str, *, reason: str | None, limit: int) -> tuple[int, int]
             if reason is not None and _describe(message).reason != reason:
                 kept += 1
                 continue
-            headers = {k: v for k, v in (message.headers or {}).items()
-                       if k not in (REASON_HEADER, DETAIL_HEADER, "x-death")
-                       and not k.startswith("x-first-death") and not k.startswith("x-last-death")}
+            headers = {
+                k: v
+                for k, v in (message.headers or {}).items()
+                if k not in (REASON_HEADER, DETAIL_HEADER, "x-death")
+                and not k.startswith("x-first-death")
+                and not k.startswith("x-last-death")
+            }
             headers["x-notifier-attempt"] = 0
             await channel.default_exchange.publish(
                 aio_pika.Message(
-                    body=message.body, headers=headers, content_type=message.content_type,
-                    message_id=message.message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    body=message.body,
+                    headers=headers,
+                    content_type=message.content_type,
+                    message_id=message.message_id,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
                 routing_key=EVENTS,
             )

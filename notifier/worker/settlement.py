@@ -12,7 +12,8 @@ unacked and comes back when the channel closes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -26,12 +27,12 @@ REASON_HEADER = "x-notifier-reason"
 DETAIL_HEADER = "x-notifier-detail"
 
 
-def _copy(message: AbstractIncomingMessage, extra: dict[str, object]) -> aio_pika.Message:
+def _copy(message: AbstractIncomingMessage, extra: Mapping[str, Any]) -> aio_pika.Message:
     headers = dict(message.headers or {})
     headers.update(extra)
     return aio_pika.Message(
         body=message.body,
-        headers=headers,  # type: ignore[arg-type]
+        headers=headers,
         content_type=message.content_type,
         message_id=message.message_id,
         timestamp=message.timestamp,

@@ -71,9 +71,7 @@ async def declare(
             retry_queue_name(delay), durable=True, arguments=_retry_arguments(seconds)
         )
         retry_queues.append((seconds, retry_queue_name(delay)))
-    return Topology(
-        events_exchange, work_queue, dead_queue, outcomes_exchange, tuple(retry_queues)
-    )
+    return Topology(events_exchange, work_queue, dead_queue, outcomes_exchange, tuple(retry_queues))
 
 
 def _retry_arguments(seconds: float) -> dict[str, Any]:

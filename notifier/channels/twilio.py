@@ -1,0 +1,235 @@
+"""The SMS channel through Twilio's Messages API, with the provider's errors mapped in one table.
+
+Only this module imports twilio. It normalises the recipient, waits for the throttle, posts one
+Message and returns a Receipt, or raises a DeliveryFailure whose text holds codes only: Twilio's
+error messages quote the recipient's number, so no vendor text or exception is passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from typing import Any
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from notifier.channels.base import Message, SmsMessage
+from notifier.channels.mobile import (
+    InvalidMobile,
+    is_messaging_service_sid,
+    normalise_uk_mobile,
+    validate_sender_id,
+)
+from notifier.channels.throttle import TokenBucket
+from notifier.errors import (
+    ConfigurationError,
+    DeliveryFailure,
+    PermanentFailure,
+    TechnicalFailure,
+)
+from notifier.model import Receipt, Status
+from notifier.settings import Settings
+
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+OPTED_OUT = "opted-out"
+# Where the web app receives Twilio's status callbacks, below NOTIFIER_PUBLIC_URL.
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Outcome:
+    kind: type[PermanentFailure] | type[TechnicalFailure]
+    retryable: bool = False
+    code: str | None = None  # defaults to "twilio-<code>" or "http-<status>"
+
+
+# The one table (sms.md §9). Integer keys are Twilio error codes; string keys are the HTTP status
+# fallbacks used when the code is not listed (twilio-python reports the HTTP status as the code
+# when the error body has none). A retried POST after a 5xx or timeout may send twice: the API
+# has no idempotency key.
+ERRORS: dict[int | str, _Outcome] = {
+    20003: _Outcome(TechnicalFailure),  # authentication failed: fix the credentials, alert
+    20404: _Outcome(TechnicalFailure),  # resource not found: wrong account SID
+    20429: _Outcome(TechnicalFailure, retryable=True),  # too many concurrent requests
+    21211: _Outcome(PermanentFailure),  # invalid To number
+    21212: _Outcome(TechnicalFailure),  # invalid From
+    21401: _Outcome(TechnicalFailure),  # From not owned by the account
+    21408: _Outcome(TechnicalFailure),  # geographic permission not enabled
+    21602: _Outcome(PermanentFailure),  # body missing: a template bug
+    21603: _Outcome(TechnicalFailure),  # neither From nor MessagingServiceSid
+    21606: _Outcome(TechnicalFailure),  # From cannot send SMS
+    21610: _Outcome(PermanentFailure, code=OPTED_OUT),  # replied STOP: suppress SMS for them
+    21611: _Outcome(TechnicalFailure, retryable=True),  # sender queue full: slow down, retry
+    21612: _Outcome(PermanentFailure),  # this sender cannot reach this number
+    21614: _Outcome(PermanentFailure),  # To is not a mobile
+    21617: _Outcome(PermanentFailure),  # body over 1,600 characters: a template bug
+    21635: _Outcome(PermanentFailure),  # To is a landline
+    "429": _Outcome(TechnicalFailure, retryable=True),
+    "5xx": _Outcome(TechnicalFailure, retryable=True),
+    "4xx": _Outcome(TechnicalFailure),
+}
+TIMEOUT = _Outcome(TechnicalFailure, retryable=True, code="timeout")
+NETWORK = _Outcome(TechnicalFailure, retryable=True, code="network-error")
+# A 2xx whose body cannot be read: the message may well have gone, so a retry could send it twice.
+UNREADABLE = _Outcome(TechnicalFailure, code="invalid-response")
+
+
+def failure_for(status: int, code: int | None) -> DeliveryFailure:
+    """The DeliveryFailure for a Twilio error response (HTTP ``status``, Twilio ``code``)."""
+    outcome = ERRORS.get(code) if code is not None else None
+    if outcome is None:
+        outcome = ERRORS.get(str(status)) or ERRORS["5xx" if status >= 500 else "4xx"]
+    fallback = f"twilio-{code}" if code and code != status else f"http-{status}"
+    return _failure(outcome, f"HTTP {status}", fallback)
+
+
+def _failure(outcome: _Outcome, detail: str, fallback_code: str = "") -> DeliveryFailure:
+    code = outcome.code or fallback_code
+    if outcome.kind is TechnicalFailure:
+        return TechnicalFailure(code, detail, retryable=outcome.retryable)
+    return outcome.kind(code, detail)
+
+
+class TwilioChannel:
+    """Sends SmsMessages through Twilio; a Receipt in ``sending`` with the Message SID, or a
+    DeliveryFailure from ERRORS.
+
+    ``sender`` is an alphanumeric sender id or a Messaging Service SID; when None, each message
+    goes from its council's ``sms_sender``.
+    """
+
+    name = "sms"
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        sender: str | None,
+        base_url: str | None = None,
+        status_callback_url: str | None = None,
+        timeout: float = 10.0,
+        throttle: TokenBucket | None = None,
+        allow_fiction_range: bool = False,
+    ) -> None:
+        if not _ACCOUNT_SID.fullmatch(account_sid):
+            raise ConfigurationError("NOTIFIER_TWILIO_ACCOUNT_SID: must be AC and 32 hex digits")
+        if not auth_token:
+            raise ConfigurationError("NOTIFIER_TWILIO_AUTH_TOKEN: must not be empty")
+        if timeout <= 0:
+            raise ConfigurationError("NOTIFIER_TWILIO_TIMEOUT: must be positive")
+        if status_callback_url is not None and not status_callback_url.startswith(
+            ("https://", "http://")
+        ):
+            raise ConfigurationError("status callback URL must be an absolute http(s) URL")
+        self._sender = None if sender is None else _sender_fields(sender)
+        self._account_sid = account_sid
+        self._auth_token = auth_token
+        self._base_url = base_url.rstrip("/") if base_url else None
+        self._status_callback_url = status_callback_url
+        self._timeout = timeout
+        self._throttle = throttle
+        self._allow_fiction_range = allow_fiction_range
+        self._client: Client | None = None
+        self._http: AsyncTwilioHttpClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioChannel:
+        """The channel as configured by ``NOTIFIER_TWILIO_*``; callbacks need a public URL."""
+        token = settings.twilio_auth_token
+        rate = settings.twilio_segments_per_second
+        return cls(
+            account_sid=settings.twilio_account_sid or "",
+            auth_token=token.get_secret_value() if token else "",
+            sender=settings.twilio_from,
+            base_url=settings.twilio_base_url,
+            status_callback_url=(
+                settings.public_base_url + STATUS_CALLBACK_PATH if settings.public_url else None
+            ),
+            timeout=settings.twilio_timeout,
+            throttle=TokenBucket(rate=rate, capacity=rate),
+            allow_fiction_range=settings.sms_allow_fiction_range,
+        )
+
+    async def send(self, message: Message) -> Receipt:
+        """Post one text message to Twilio's Messages API."""
+        if not isinstance(message, SmsMessage):
+            raise TypeError(f"the sms channel cannot send a {type(message).__name__}")
+        try:
+            to = normalise_uk_mobile(message.to, allow_fiction_range=self._allow_fiction_range)
+        except InvalidMobile as exc:
+            raise PermanentFailure("invalid-number", exc.code) from None
+        sender = self._sender or _council_sender(message.council.sms_sender)
+        fields: dict[str, Any] = {"to": to, "body": message.body, **sender}
+        if self._status_callback_url:
+            fields["status_callback"] = self._status_callback_url
+        if self._throttle is not None:
+            await self._throttle.acquire(max(1, message.fragments))
+        sid = await self._create(fields)
+        return Receipt(status=Status.SENDING, provider_ref=sid, fragments=message.fragments)
+
+    async def _create(self, fields: dict[str, Any]) -> str | None:
+        """POST the Message and return its SID; every failure leaves as a DeliveryFailure."""
+        messages = self._twilio().api.v2010.account.messages
+        try:
+            # AsyncTwilioHttpClient passes a per-request timeout of None to aiohttp, which means
+            # "no timeout" whatever its constructor was told, so the deadline is enforced here.
+            async with asyncio.timeout(self._timeout):
+                created = await messages.create_async(**fields)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise failure_for(exc.status, exc.code) from None
+        except TimeoutError:
+            raise _failure(TIMEOUT, f"no response in {self._timeout}s") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _failure(NETWORK, type(exc).__name__) from None
+        except ValueError:
+            raise _failure(UNREADABLE, "2xx body is not JSON") from None
+        sid: str | None = created.sid
+        return sid
+
+    def _twilio(self) -> Client:
+        # Built on first use: aiohttp's session must be created inside the running event loop.
+        if self._client is None:
+            self._http = AsyncTwilioHttpClient()
+            self._client = Client(
+                self._account_sid,
+                self._auth_token,
+                http_client=self._http,
+                # Only settings.py reads the environment; an empty mapping would make the SDK fall
+                # back to os.environ, where TWILIO_EDGE/TWILIO_REGION would rewrite the host.
+                environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+            )
+            if self._base_url:
+                # The Api domain holds the base URL every Messages request is built from, so
+                # replacing it redirects exactly this client (to a local fake or a proxy) without
+                # subclassing the transport or rewriting URLs after the SDK has built them.
+                self._client.api.base_url = self._base_url
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP session, if one was opened."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+            self._client = None
+
+
+def _council_sender(sender: str) -> dict[str, str]:
+    try:
+        return {"from_": validate_sender_id(sender)}
+    except ValueError as exc:
+        raise TechnicalFailure("invalid-sender", str(exc), retryable=False) from None
+
+
+def _sender_fields(sender: str) -> dict[str, str]:
+    """The request fields naming the sender: a Messaging Service SID or an alphanumeric id."""
+    if is_messaging_service_sid(sender):
+        return {"messaging_service_sid": sender}
+    try:
+        return {"from_": validate_sender_id(sender)}
+    except ValueError as exc:
+        raise ConfigurationError(f"NOTIFIER_TWILIO_FROM: {exc}") from None
