@@ -27,7 +27,8 @@ from notifier.store import migrate
 from notifier.store.database import create_engine, ping
 from notifier.store.notifications import NotificationStore
 from notifier.templates.source import Catalogue
-from notifier.worker.consumer import Broker, Worker
+from notifier.worker.broker import Broker
+from notifier.worker.consumer import Worker
 
 log = structlog.get_logger("notifier.app")
 
@@ -119,12 +120,13 @@ class Service:
                 if server is not None:
                     server_task = asyncio.create_task(server.serve())
                     tasks.append(server_task)
+                # Both roles publish outcomes (the HTTP port for provider webhooks).
+                await self.broker.connect()
                 if worker:
                     tasks.append(asyncio.create_task(self._purge_periodically()))
-                    await self.broker.connect()
                     consumer = Worker(
                         self.broker,
-                        self.processor(self.broker.outcome_sink()),
+                        self.processor(self.broker),
                         concurrency=self.settings.concurrency,
                         max_deliveries=self.settings.max_deliveries,
                     )

@@ -89,7 +89,7 @@ def broker() -> None:
 @broker.command("setup")
 def broker_setup() -> None:
     """Declare the exchanges and queues of the topology (safe to repeat)."""
-    from notifier.worker.consumer import Broker
+    from notifier.worker.broker import Broker
 
     settings = _settings()
 

@@ -6,64 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import aio_pika
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage
 
 from notifier import metrics
 from notifier.processing import Dead, Delivery, Processor, Retry, Verdict
-from notifier.worker.outcomes import AmqpOutcomeSink
+from notifier.worker.broker import Broker
 from notifier.worker.settlement import attempt_of, settle
-from notifier.worker.topology import Topology, declare
 
 log = structlog.get_logger("notifier.worker")
-
-
-class Broker:
-    """A robust connection, a confirming channel and the declared topology."""
-
-    def __init__(
-        self, url: str, retry_delays: tuple[str, ...], *, prefetch: int, max_deliveries: int
-    ) -> None:
-        self.url = url
-        self.retry_delays = retry_delays
-        self.prefetch = prefetch
-        self.max_deliveries = max_deliveries
-        self.connection: AbstractRobustConnection | None = None
-        self.channel: AbstractRobustChannel | None = None
-        self.topology: Topology | None = None
-
-    async def connect(self) -> Topology:
-        self.connection = await aio_pika.connect_robust(
-            self.url, client_properties={"connection_name": "notifier-worker"}
-        )
-        self.channel = await self.connection.channel(publisher_confirms=True)
-        assert self.channel is not None
-        await self.channel.set_qos(prefetch_count=self.prefetch)
-        self.topology = await declare(
-            self.channel, self.retry_delays, max_deliveries=self.max_deliveries
-        )
-        metrics.BROKER_CONNECTED.set(1)
-        self.connection.close_callbacks.add(lambda *_: metrics.BROKER_CONNECTED.set(0))
-        self.connection.reconnect_callbacks.add(lambda *_: metrics.BROKER_CONNECTED.set(1))
-        return self.topology
-
-    @property
-    def connected(self) -> bool:
-        return (
-            self.connection is not None
-            and not self.connection.is_closed
-            and bool(getattr(self.connection, "connected", asyncio.Event()).is_set())
-        )
-
-    def outcome_sink(self) -> AmqpOutcomeSink:
-        assert self.topology is not None
-        return AmqpOutcomeSink(self.topology.outcomes_exchange)
-
-    async def close(self) -> None:
-        if self.connection is not None:
-            await self.connection.close()
-        metrics.BROKER_CONNECTED.set(0)
 
 
 class Worker:

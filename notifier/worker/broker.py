@@ -1,0 +1,69 @@
+"""The worker's broker connection: robust, with publisher confirms and the declared topology.
+It is also the OutcomeSink that publishes outcome events."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aio_pika
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+
+from notifier import metrics
+from notifier.worker.topology import Topology, declare
+
+
+class Broker:
+    """A robust connection, a confirming channel and the declared topology."""
+
+    def __init__(
+        self, url: str, retry_delays: tuple[str, ...], *, prefetch: int, max_deliveries: int
+    ) -> None:
+        self.url = url
+        self.retry_delays = retry_delays
+        self.prefetch = prefetch
+        self.max_deliveries = max_deliveries
+        self.connection: AbstractRobustConnection | None = None
+        self.channel: AbstractRobustChannel | None = None
+        self.topology: Topology | None = None
+
+    async def connect(self) -> Topology:
+        self.connection = await aio_pika.connect_robust(
+            self.url, client_properties={"connection_name": "notifier-worker"}
+        )
+        self.channel = await self.connection.channel(publisher_confirms=True)
+        assert self.channel is not None
+        await self.channel.set_qos(prefetch_count=self.prefetch)
+        self.topology = await declare(
+            self.channel, self.retry_delays, max_deliveries=self.max_deliveries
+        )
+        metrics.BROKER_CONNECTED.set(1)
+        self.connection.close_callbacks.add(lambda *_: metrics.BROKER_CONNECTED.set(0))
+        self.connection.reconnect_callbacks.add(lambda *_: metrics.BROKER_CONNECTED.set(1))
+        return self.topology
+
+    @property
+    def connected(self) -> bool:
+        return (
+            self.connection is not None
+            and not self.connection.is_closed
+            and bool(getattr(self.connection, "connected", asyncio.Event()).is_set())
+        )
+
+    async def publish(self, routing_key: str, body: bytes, message_id: str) -> None:
+        """Publish an outcome event to ``notifier.outcomes`` (confirmed): the OutcomeSink."""
+        if self.topology is None:
+            raise RuntimeError("broker not connected")
+        await self.topology.outcomes_exchange.publish(
+            aio_pika.Message(
+                body=body,
+                content_type="application/cloudevents+json",
+                message_id=message_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=routing_key,
+        )
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+        metrics.BROKER_CONNECTED.set(0)
