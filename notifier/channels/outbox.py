@@ -18,7 +18,7 @@ from notifier.channels.base import EmailMessage, LetterMessage, Message, SmsMess
 from notifier.channels.mime import build_email
 from notifier.errors import PermanentFailure, TechnicalFailure
 from notifier.letters.address import InvalidAddress
-from notifier.letters.render import LetterTooLong, render_letter
+from notifier.letters.render import LetterError, render_letter
 from notifier.model import Receipt, Status
 
 
@@ -102,6 +102,8 @@ class LetterOutbox(_Outbox):
             letter = render_letter(message)
         except InvalidAddress as exc:
             raise PermanentFailure("invalid-address", exc.code) from None
-        except LetterTooLong:
-            raise PermanentFailure("letter-too-long") from None
+        except LetterError as exc:
+            # Too long, or a character no font can print: no retry will change that, but
+            # another channel may still reach the resident.
+            raise PermanentFailure(exc.code) from None
         return await self._write(message.notification_id, letter.pdf)
