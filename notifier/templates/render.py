@@ -11,7 +11,7 @@ from jinja2.exceptions import SecurityError
 
 from notifier.councils import Council
 from notifier.errors import InvalidEvent
-from notifier.templates.blocks import Block, parse_blocks, plain_text
+from notifier.templates.blocks import Block, Heading, parse_blocks, plain_text
 from notifier.templates.environment import autoescape_env
 from notifier.templates.source import Template
 
@@ -92,9 +92,11 @@ def render_email(
 
 
 def render_letter(template: Template, values: Mapping[str, Any]) -> LetterContent:
-    return LetterContent(
-        title=render_subject(template, values), blocks=render_blocks(template, values)
-    )
+    """The letter's title is the body's opening heading (else the subject), printed once."""
+    blocks = render_blocks(template, values)
+    if blocks and isinstance(blocks[0], Heading) and blocks[0].level == 1:
+        return LetterContent(title=blocks[0].text, blocks=blocks[1:])
+    return LetterContent(title=render_subject(template, values), blocks=blocks)
 
 
 def _footer(council: Council, preferences_url: str | None) -> list[str]:
