@@ -7,6 +7,7 @@ Nothing else in the package reads the environment. Every field is documented in
 from __future__ import annotations
 
 import re
+from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +19,7 @@ from notifier.errors import ConfigurationError
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def parse_duration(text: str) -> float:
@@ -67,6 +69,10 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
 
+    # Preferences and links
+    secret_key: SecretStr | None = None  # signs residents' links; generated under ./var on SQLite
+    link_days: int = Field(default=90, ge=1, le=3650)
+
     # Files and catalogue
     outbox_dir: Path = Path("./var/outbox")
     councils_file: Path | None = None
@@ -103,6 +109,21 @@ class Settings(BaseSettings):
 
     # Letters
     letter_provider: LetterProvider = LetterProvider.OUTBOX
+    # Rendered letters wait here for the next dispatch (folder and sftp providers).
+    spool_dir: Path = Path("./var/spool")
+    # The daily dispatch, HH:MM Europe/London (letters.md §6).
+    letter_cutoff: str = "17:30"
+    print_dir: Path | None = None
+    sftp_host: str | None = None
+    sftp_port: int = Field(default=22, ge=1, le=65535)
+    sftp_username: str | None = None
+    sftp_key_file: Path | None = None
+    sftp_known_hosts: Path | None = None
+    sftp_dir: str = "."
+    sftp_timeout: float = Field(default=30.0, gt=0)
+    # The provider's report files: a local folder (folder) or a directory on the server (sftp).
+    print_report_dir: str | None = None
+    print_report_poll_interval: str = "5m"
 
     # Logging
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -124,6 +145,36 @@ class Settings(BaseSettings):
             parse_duration(delay)
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (for example: openssl rand -hex 32)")
+        return value
+
+    @field_validator("letter_cutoff")
+    @classmethod
+    def _check_cutoff(cls, value: str) -> str:
+        if not _CLOCK_TIME.match(value):
+            raise ValueError(f"not a time like 17:30: {value!r}")
+        return value
+
+    @field_validator("print_report_poll_interval")
+    @classmethod
+    def _check_poll_interval(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @property
+    def letter_cutoff_time(self) -> time:
+        hours, minutes = self.letter_cutoff.split(":")
+        return time(int(hours), int(minutes))
+
+    @property
+    def print_report_poll_seconds(self) -> float:
+        return parse_duration(self.print_report_poll_interval)
+
     @property
     def retry_delay_seconds(self) -> tuple[float, ...]:
         return tuple(parse_duration(d) for d in self.retry_delays)
@@ -144,6 +195,25 @@ class Settings(BaseSettings):
                     raise ConfigurationError(
                         f"NOTIFIER_{name.upper()} is required when NOTIFIER_SMS_PROVIDER=twilio"
                     )
+        self._check_letter_provider()
+
+    def _check_letter_provider(self) -> None:
+        provider = self.letter_provider
+        if provider is LetterProvider.FOLDER and self.print_dir is None:
+            raise ConfigurationError(
+                "NOTIFIER_PRINT_DIR is required when NOTIFIER_LETTER_PROVIDER=folder"
+            )
+        if provider is not LetterProvider.SFTP:
+            return
+        for name in ("sftp_host", "sftp_username", "sftp_key_file", "sftp_known_hosts"):
+            if not getattr(self, name):
+                raise ConfigurationError(
+                    f"NOTIFIER_{name.upper()} is required when NOTIFIER_LETTER_PROVIDER=sftp"
+                )
+        for name in ("sftp_key_file", "sftp_known_hosts"):
+            path: Path = getattr(self, name)
+            if not path.is_file():
+                raise ConfigurationError(f"NOTIFIER_{name.upper()}: no such file: {path}")
 
 
 def load_settings(**overrides: object) -> Settings:

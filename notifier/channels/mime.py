@@ -1,0 +1,159 @@
+"""One EmailMessage as the exact bytes that go on the wire: MIME structure, headers, DKIM.
+
+Pure: no I/O beyond reading a DKIM key file at start-up. The message is built, serialised with
+CRLF line endings, signed over those bytes, and parsed back with a policy that never refolds
+what it read, so serialising the result again (``to_bytes``) gives the signed bytes exactly
+(email.md §1, §2, §7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.message
+import re
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.parser import BytesParser
+from email.policy import EmailPolicy
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import dkim as dkimpy
+
+from notifier.channels.base import EmailMessage
+from notifier.errors import ConfigurationError, PermanentFailure, TechnicalFailure
+
+# 7bit: non-ASCII bodies become quoted-printable or base64 (lines <= 76), so no relay needs
+# 8BITMIME; non-ASCII header values become RFC 2047 encoded-words.
+_BUILD = EmailPolicy(cte_type="7bit", linesep="\r\n")
+# Headers read back are written out as read: a refold would break the DKIM signature.
+_WIRE = EmailPolicy(cte_type="7bit", linesep="\r\n", refold_source="none")
+
+# RFC 8058 needs both List-Unsubscribe headers signed; From is signed twice so that a second
+# From cannot be added without breaking the signature (RFC 6376 §8.15). A listed header that a
+# message lacks is signed as absent, so a statutory notice cannot gain List-Unsubscribe later.
+SIGNED_HEADERS = (
+    "from",
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "reply-to",
+    "mime-version",
+    "content-type",
+    "auto-submitted",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "feedback-id",
+)
+
+# The reference's stricter-than-RFC local part, ASCII domain labels (email.md §9).
+_ADDRESS = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{1,253}$)"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+)
+_LABEL_UNSAFE = re.compile(r"[^a-z0-9-]+")
+_HTTPS_URL = re.compile(r"https://[!#-;=?-~]+")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DkimSigner:
+    """An RSA key and selector that sign for a domain (default: each message's From domain)."""
+
+    selector: str
+    private_key: bytes = dataclasses.field(repr=False)
+    domain: str | None = None
+
+    @classmethod
+    def from_file(cls, path: Path, selector: str, domain: str | None = None) -> DkimSigner:
+        """A signer with the PEM key in ``path``; ConfigurationError if it cannot be used."""
+        try:
+            key = path.read_bytes()
+            dkimpy.crypto.parse_pem_private_key(key)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"NOTIFIER_SMTP_DKIM_KEY_FILE: cannot be read ({type(exc).__name__})"
+            ) from None
+        except Exception:
+            # The parser's message may quote key material.
+            raise ConfigurationError(
+                "NOTIFIER_SMTP_DKIM_KEY_FILE: not a PEM RSA private key"
+            ) from None
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", selector):
+            raise ConfigurationError("NOTIFIER_SMTP_DKIM_SELECTOR: not a DNS label")
+        return cls(selector=selector, private_key=key, domain=domain)
+
+    def sign(self, data: bytes, domain: str) -> bytes:
+        """The ``DKIM-Signature: ...\\r\\n`` header line for ``data`` (CRLF message bytes)."""
+        try:
+            line = dkimpy.sign(
+                data,
+                self.selector.encode(),
+                (self.domain or domain).encode(),
+                self.private_key,
+                canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=[h.encode() for h in SIGNED_HEADERS],
+            )
+        except dkimpy.DKIMException as exc:
+            raise TechnicalFailure("dkim-sign", type(exc).__name__, retryable=False) from None
+        return bytes(line)
+
+
+def build_email(
+    message: EmailMessage, *, now: datetime, dkim: DkimSigner | None = None
+) -> email.message.EmailMessage:
+    """The MIME message for one resident: text then HTML, council headers, DKIM when given."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    council = message.council
+    msg = email.message.EmailMessage(policy=_BUILD)
+    msg["From"] = Address(display_name=council.name, addr_spec=council.email_from)
+    msg["To"] = Address(addr_spec=recipient(message))
+    msg["Subject"] = " ".join(message.subject.split())
+    msg["Date"] = format_datetime(now.astimezone(UTC))
+    msg["Message-ID"] = make_msgid(domain=council.email_domain)
+    msg["Reply-To"] = Address(addr_spec=council.reply_to)
+    msg["Auto-Submitted"] = "auto-generated"
+    label = _LABEL_UNSAFE.sub("-", message.event_type.lower()).strip("-") or "notifications"
+    msg["Feedback-ID"] = f"{label}:{council.code}:notifier"
+    if message.unsubscribe_url:
+        if not _HTTPS_URL.fullmatch(message.unsubscribe_url):
+            # RFC 8058: exactly one HTTPS URI; anything else is our bug, not the resident's.
+            raise TechnicalFailure("unsubscribe-url-invalid", retryable=False)
+        msg["List-Id"] = f"<{label}.{council.code}.{council.email_domain}>"
+        msg["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(message.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(message.html, subtype="html", charset="utf-8")
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # add_alternative copies it into the part; it belongs on top
+    data = msg.as_bytes(policy=_BUILD)
+    if dkim is not None:
+        data = dkim.sign(data, council.email_domain) + data
+    parsed = BytesParser(policy=_WIRE).parsebytes(data)
+    assert isinstance(parsed, email.message.EmailMessage)
+    return parsed
+
+
+def to_bytes(msg: email.message.EmailMessage) -> bytes:
+    """The wire form of a message from ``build_email``: the very bytes that were signed."""
+    return msg.as_bytes(policy=_WIRE)
+
+
+def recipient(message: EmailMessage) -> str:
+    """The To address, checked; PermanentFailure (which never quotes it) when unusable."""
+    address = message.to.strip()
+    if len(address) > 254 or ".." in address or not _ADDRESS.fullmatch(address):
+        raise PermanentFailure("invalid-address")
+    return address
+
+
+def envelope_sender(message: EmailMessage, bounce_address: str | None) -> str:
+    """MAIL FROM: the bounce mailbox when configured (email.md §6), else the From address.
+
+    The bounce address is an envelope matter only: RFC 5321 §4.4 leaves the Return-Path header
+    to the final delivery server, so no header carries it.
+    """
+    return bounce_address or message.council.email_from
