@@ -116,7 +116,9 @@ def _message(
     unsubscribe_url: str | None,
 ) -> Message:
     if channel is Channel.EMAIL:
-        content = render.render_email(template, values, preferences_url=preferences_url)
+        content = render.render_email(
+            template, values, preferences_url=preferences_url, unsubscribe_url=unsubscribe_url
+        )
         return EmailMessage(
             notification_id="",
             council=council,

@@ -79,18 +79,19 @@ def parse_blocks(markdown: str) -> tuple[Block, ...]:
 
 
 def plain_text(blocks: tuple[Block, ...]) -> str:
-    """Blocks as plain text that reads well on its own (headings underlined, bullets as ``*``)."""
+    """Blocks as plain text that reads well on its own: the conventions of email.md §8 (headings
+    underlined to 65 columns, ``•`` bullets)."""
     out: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):
             rule = "=" if block.level == 1 else "-"
-            out.append(f"{block.text}\n{rule * min(len(block.text), 70)}")
+            out.append(f"{block.text}\n{rule * 65}")
         elif isinstance(block, Paragraph):
             out.append(block.text)
         else:
             out.append(
                 "\n".join(
-                    f"{n}. {item}" if block.ordered else f"* {item}"
+                    f"{n}. {item}" if block.ordered else f"\u2022 {item}"
                     for n, item in enumerate(block.items, 1)
                 )
             )

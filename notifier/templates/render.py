@@ -73,12 +73,14 @@ def render_email(
     values: Mapping[str, Any],
     *,
     preferences_url: str | None = None,
+    unsubscribe_url: str | None = None,
 ) -> EmailContent:
-    """Subject, plain text and accessible HTML, all from the one template source."""
+    """Subject, plain text and accessible HTML, all from the one template source. Optional
+    (non-statutory) messages carry a visible unsubscribe link as well as the header."""
     council: Council = values["council"]
     subject = render_subject(template, values)
     blocks = render_blocks(template, values)
-    footer = _footer(council, preferences_url)
+    footer = _footer(council, preferences_url, unsubscribe_url, template.topic)
     text = plain_text(blocks) + "\n\n" + "\n".join(footer) + "\n"
     html = autoescape_env.get_template("email.html").render(
         subject=subject,
@@ -86,6 +88,8 @@ def render_email(
         council=council,
         footer=footer,
         preferences_url=preferences_url,
+        unsubscribe_url=unsubscribe_url,
+        topic=template.topic,
         lang="en-GB",
     )
     return EmailContent(subject=subject, text=text, html=html)
@@ -99,8 +103,12 @@ def render_letter(template: Template, values: Mapping[str, Any]) -> LetterConten
     return LetterContent(title=render_subject(template, values), blocks=blocks)
 
 
-def _footer(council: Council, preferences_url: str | None) -> list[str]:
-    lines = [f"{council.name}", f"Phone: {council.phone}", f"Website: {council.website}"]
+def _footer(
+    council: Council, preferences_url: str | None, unsubscribe_url: str | None, topic: str
+) -> list[str]:
+    lines = [f"{council.name}", f"Telephone: {council.phone}", f"Website: {council.website}"]
     if preferences_url:
         lines.append(f"Change how we contact you: {preferences_url}")
+    if unsubscribe_url:
+        lines.append(f"Stop {topic} emails: {unsubscribe_url}")
     return lines

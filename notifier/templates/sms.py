@@ -89,7 +89,10 @@ def prepare(text: str) -> SmsText:
 
 def sanitise(text: str) -> str:
     """Normalise whitespace, then downgrade each character outside the allowed set (§2.3-4)."""
-    return "".join(downgrade(char) for char in normalise_whitespace(text))
+    # NFC first: the downgrade works one code point at a time, so a decomposed "e" + U+0301 would
+    # otherwise become "e?" instead of the "é" the writer meant.
+    composed = unicodedata.normalize("NFC", normalise_whitespace(text))
+    return "".join(downgrade(char) for char in composed)
 
 
 def normalise_whitespace(text: str) -> str:

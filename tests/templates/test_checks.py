@@ -292,7 +292,7 @@ def test_letter_is_laid_out_with_the_sample_address_and_template_values() -> Non
                                                   "CV37 6AA")
     assert (standard.reference, standard.postage, standard.council) == ("24/01234/FUL", "first",
                                                                         SDC)
-    assert standard.title == "We have your request 24/01234/FUL"
+    assert standard.title == "We have your request"  # the body's heading, printed once
     assert (standard.large_print, large.large_print) == (False, True)
 
 
