@@ -55,6 +55,7 @@ async def test_event_from_any_amqp_client_reaches_outbox_within_two_seconds(
     engine = create_engine(service.database_url)
     try:
         store = NotificationStore(engine)
+        await service.wait_processed(1)  # the record is committed just after the file is written
         [row] = await store.for_event(event["source"], event["id"])
         assert row.status == "sent" and eml.name == f"{row.id}.eml"
         assert [h.status for h in await store.history(row.id)] == ["created", "sent"]

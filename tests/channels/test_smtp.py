@@ -457,7 +457,9 @@ async def test_thousand_messages_reuse_at_most_pool_size_connections(
     secure_relay: FakeSmtpServer, tls_files: TlsFiles
 ) -> None:
     """1,000 concurrent sends over STARTTLS+AUTH open no more connections than the pool holds."""
-    channel = secure_channel(secure_relay, tls_files, pool_size=4)
+    # The relay shares this event loop, so on a busy machine a handshake can wait behind
+    # hundreds of queued sends: a generous per-message timeout keeps the test about the pool.
+    channel = secure_channel(secure_relay, tls_files, pool_size=4, timeout=60.0)
     receipts = await asyncio.gather(*(channel.send(email(n=n)) for n in range(1000)))
     await channel.aclose()
     print(
