@@ -10,7 +10,7 @@ from pathlib import Path
 import aio_pika
 from sqlalchemy import inspect
 
-from notifier.publisher import PublishError, Publisher
+from notifier.publisher import Publisher, PublishError
 from notifier.store.database import create_engine
 from tests.events import make_event
 from tests.service import drain
