@@ -3,18 +3,23 @@ preference API, the residents' pages and the provider webhooks)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 
 from notifier import metrics
 
 Check = Callable[[], Awaitable[bool]]
 
 
-def create_app(*, checks: dict[str, Check] | None = None) -> FastAPI:
-    """The service's FastAPI app; ``checks`` decide readiness (e.g. broker, database)."""
+def create_app(
+    *, checks: dict[str, Check] | None = None, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """The service's FastAPI app; ``checks`` decide readiness (e.g. broker, database) and
+    ``routers`` are mounted as they are (the APIs, pages and webhooks)."""
     app = FastAPI(title="notifier", version="1", docs_url=None, redoc_url=None)
+    for router in routers:
+        app.include_router(router)
     readiness = checks or {}
 
     @app.get("/healthz", include_in_schema=False)

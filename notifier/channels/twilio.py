@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from notifier.channels.base import Message, SmsMessage
@@ -147,13 +151,17 @@ class TwilioChannel:
             auth_token=token.get_secret_value() if token else "",
             sender=settings.twilio_from,
             base_url=settings.twilio_base_url,
-            status_callback_url=(
-                settings.public_base_url + STATUS_CALLBACK_PATH if settings.public_url else None
-            ),
+            # The webhook checks signatures against this same URL, so both come from one place.
+            status_callback_url=settings.public_base_url + STATUS_CALLBACK_PATH,
             timeout=settings.twilio_timeout,
             throttle=TokenBucket(rate=rate, capacity=rate),
             allow_fiction_range=settings.sms_allow_fiction_range,
         )
+
+    @property
+    def throttle(self) -> TokenBucket | None:
+        """The token bucket sends wait on, if any."""
+        return self._throttle
 
     async def send(self, message: Message) -> Receipt:
         """Post one text message to Twilio's Messages API."""
@@ -233,3 +241,33 @@ def _sender_fields(sender: str) -> dict[str, str]:
         return {"from_": validate_sender_id(sender)}
     except ValueError as exc:
         raise ConfigurationError(f"NOTIFIER_TWILIO_FROM: {exc}") from None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def signature_is_valid(
+    auth_token: str, url: str, params: Mapping[str, Any], signature: str
+) -> bool:
+    """Whether ``signature`` is the X-Twilio-Signature of a form POST of ``params`` to ``url``
+    (sms.md §11), accepting ``url`` with or without its scheme's default port.
+
+    twilio's ``RequestValidator.validate`` strips *any* port, so a signature made for
+    ``host/path`` would pass for ``host:8080/path``; only the default port is optional here.
+    """
+    validator = RequestValidator(auth_token)
+    given = signature.encode()
+    return any(
+        hmac.compare_digest(str(validator.compute_signature(candidate, params)).encode(), given)
+        for candidate in _with_and_without_default_port(url)
+    )
+
+
+def _with_and_without_default_port(url: str) -> list[str]:
+    parts = urlsplit(url)
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    if parts.port is None and default is not None:
+        return [url, parts._replace(netloc=f"{parts.netloc}:{default}").geturl()]
+    if parts.port is not None and parts.port == default:
+        return [url, parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl()]
+    return [url]

@@ -43,8 +43,11 @@ class Broker:
 
     @property
     def connected(self) -> bool:
+        """Open and with the topology declared: only then is a published event sure to be
+        routed to the work queue (readiness must not say yes any earlier)."""
         return (
             self.connection is not None
+            and self.topology is not None
             and not self.connection.is_closed
             and bool(getattr(self.connection, "connected", asyncio.Event()).is_set())
         )

@@ -95,6 +95,9 @@ SANITISE_ROWS = [
     ("extension characters kept", "a^{}\\[]~|€", "a^{}\\[]~|€"),
     ("downgrade happens after whitespace rules", "a\u00a0\u00a0b", "a b"),
     ("em space inside a line is not whitespace", "a\u2003b", "a?b"),
+    ("decomposed e acute is composed, not downgraded", "Cafe\u0301", "Café"),
+    ("decomposed w circumflex is composed to Welsh", "Siw\u0302r", "Siŵr"),
+    ("decomposed c cedilla composes, then loses its cedilla", "garc\u0327on", "garcon"),
 ]
 
 

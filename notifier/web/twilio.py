@@ -1,0 +1,193 @@
+"""Twilio's webhooks: delivery receipts (status callbacks) and residents' replies (STOP, START).
+
+Every request must carry an X-Twilio-Signature made with the account's auth token over the public
+URL Twilio was given and every posted parameter; anything else is refused with 403 before a field
+is trusted. Receipts move notifications forward only (the store applies the lifecycle rule, late
+ones stay in the history); replies change the resident's SMS opt-out. No number or message text is
+ever logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import APIRouter, Request, Response
+from pydantic import SecretStr
+from starlette.datastructures import FormData
+
+from notifier.channels.mobile import InvalidMobile, normalise_uk_mobile
+from notifier.channels.twilio import OPTED_OUT, STATUS_CALLBACK_PATH, signature_is_valid
+from notifier.model import Status
+from notifier.outcomes import OutcomeSink, publish_outcome
+from notifier.preferences.store import PreferenceStore
+from notifier.store.notifications import Notification, NotificationStore
+
+log = structlog.get_logger("notifier.web.twilio")
+
+INBOUND_PATH = "/webhooks/twilio/inbound"
+SOURCE = "twilio-callback"
+INBOUND_ACTOR = "twilio-inbound"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+# The one table (sms.md §9-10, lifecycle §3.2): Twilio's report -> (our status, reason recorded).
+# A string key is a MessageStatus that decides on its own; an integer key is the ErrorCode that
+# decides an "undelivered" or "failed" callback. Twilio's interim statuses (including "sent":
+# carrier accepted, no handset receipt yet) all stay "sending", which DESIGN's statuses reserve for
+# exactly that; "canceled" has no status of its own in DESIGN, so it is a technical failure.
+CALLBACKS: dict[str | int, tuple[Status, str | None]] = {
+    "accepted": (Status.SENDING, "twilio-accepted"),
+    "scheduled": (Status.SENDING, "twilio-scheduled"),
+    "queued": (Status.SENDING, "twilio-queued"),
+    "sending": (Status.SENDING, "twilio-sending"),
+    "sent": (Status.SENDING, "twilio-sent"),
+    "delivered": (Status.DELIVERED, None),
+    "canceled": (Status.TECHNICAL_FAILURE, "twilio-canceled"),
+    30002: (Status.TECHNICAL_FAILURE, "twilio-30002"),  # account suspended: alert
+    30003: (Status.TEMPORARY_FAILURE, "twilio-30003"),  # handset off or out of signal
+    30004: (Status.PERMANENT_FAILURE, "twilio-30004"),  # blocked by the recipient or carrier
+    30005: (Status.PERMANENT_FAILURE, "twilio-30005"),  # unknown handset
+    30006: (Status.PERMANENT_FAILURE, "twilio-30006"),  # landline or unreachable carrier
+    30007: (Status.PERMANENT_FAILURE, "twilio-30007"),  # carrier filtered: fix content or sender
+    30008: (Status.TEMPORARY_FAILURE, "twilio-30008"),  # unknown error
+    21610: (Status.PERMANENT_FAILURE, OPTED_OUT),  # replied STOP: also opts the number out
+}
+# Statuses whose outcome the ErrorCode decides; a code not in CALLBACKS is a technical failure.
+FAILED = frozenset({"undelivered", "failed"})
+
+# sms.md §12: Twilio's default keywords, plus REVOKE and OPTOUT from Advanced Opt-Out, since
+# Twilio blocks the number for those too and the preferences should say what Twilio does.
+OPT_OUT_KEYWORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+# Unknown MessageSid (lifecycle §2). The only honest race is a receipt overtaking the worker's own
+# write of the SID, which follows Twilio's 201 by milliseconds, so the lookup is retried in the
+# request for about two seconds and then given up with a log line; Twilio's callback timeout is
+# 15 s, so this still answers in time. A longer wait would not help: a SID still unknown after
+# that belongs to another system on the account or to a lost record, for reconciliation by GET.
+UNKNOWN_REF_DELAYS = (0.1, 0.3, 0.6, 1.0)
+
+
+def callback_outcome(
+    message_status: str, error_code: str | None
+) -> tuple[Status, str | None] | None:
+    """Our status and reason for one status callback; None when it says nothing about delivery
+    (inbound, WhatsApp-only or unknown statuses)."""
+    if message_status in FAILED:
+        code = int(error_code) if error_code and error_code.isdigit() else None
+        if code is None:
+            return Status.TECHNICAL_FAILURE, f"twilio-{message_status}"
+        status, reason = CALLBACKS.get(code, (Status.TECHNICAL_FAILURE, None))
+        return status, reason or f"twilio-{code}"
+    return CALLBACKS.get(message_status)
+
+
+def keyword_opt_out(body: str) -> bool | None:
+    """True for a STOP-family reply, False for START, None for anything else (whole message,
+    trimmed, any case)."""
+    word = body.strip().upper()
+    if word in OPT_OUT_KEYWORDS:
+        return True
+    if word in OPT_IN_KEYWORDS:
+        return False
+    return None
+
+
+def e164(number: str) -> str:
+    """Twilio sends E.164 already; UK numbers are normalised anyway so they match the store."""
+    try:
+        return normalise_uk_mobile(number, allow_fiction_range=True)
+    except InvalidMobile:
+        return number.strip()
+
+
+def twilio_router(
+    *,
+    auth_token: SecretStr,
+    public_base_url: str,
+    notifications: NotificationStore,
+    preferences: PreferenceStore,
+    outcomes: OutcomeSink,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    unknown_ref_delays: Sequence[float] = UNKNOWN_REF_DELAYS,
+) -> APIRouter:
+    """The webhook routes, checking signatures against ``public_base_url`` + each path: the URL
+    Twilio was told, not the one this process sees behind a proxy."""
+    token = auth_token.get_secret_value()
+    base = public_base_url.rstrip("/")
+    router = APIRouter(include_in_schema=False)
+
+    async def signed_form(request: Request, path: str) -> FormData | None:
+        form = await request.form()
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if signature and signature_is_valid(token, base + path, form, signature):
+            return form
+        log.warning("twilio.webhook.forged", path=path, signed=bool(signature))
+        return None
+
+    async def find(sid: str) -> Notification | None:
+        notification = await notifications.by_provider_ref(sid)
+        for delay in unknown_ref_delays:
+            if notification is not None:
+                break
+            await asyncio.sleep(delay)
+            notification = await notifications.by_provider_ref(sid)
+        return notification
+
+    @router.post(STATUS_CALLBACK_PATH)
+    async def status_callback(request: Request) -> Response:
+        form = await signed_form(request, STATUS_CALLBACK_PATH)
+        if form is None:
+            return Response(status_code=403)
+        sid, twilio_status = str(form.get("MessageSid", "")), str(form.get("MessageStatus", ""))
+        error_code = str(form.get("ErrorCode", "")) or None
+        bound = log.bind(message_sid=sid, twilio_status=twilio_status, error_code=error_code)
+        mapped = callback_outcome(twilio_status, error_code)
+        if not sid or mapped is None:
+            bound.info("twilio.callback.ignored")
+            return Response(status_code=204)
+        notification = await find(sid)
+        if notification is None:
+            # Still a 2xx: Twilio retries a non-2xx callback (up to the URL's #rc= override) and
+            # logs it as an error, and after the in-request retries above, a later redelivery
+            # would not find the record either; see UNKNOWN_REF_DELAYS.
+            bound.warning("twilio.callback.unknown_ref")
+            return Response(status_code=204)
+        status, reason = mapped
+        applied = await notifications.record(notification.id, status, source=SOURCE, reason=reason)
+        recipient = str(form.get("To", ""))
+        if reason == OPTED_OUT and recipient:
+            # Whatever this notification's status: Twilio now blocks the number, so the
+            # preferences must say so (sms.md §12).
+            await preferences.opt_out_sms([e164(recipient)], opted_out=True, actor="twilio")
+        if applied:
+            await publish_outcome(outcomes, notification, status, reason, clock())
+        bound.info(
+            "twilio.callback", notification_id=notification.id, status=str(status), applied=applied
+        )
+        return Response(status_code=204)
+
+    @router.post(INBOUND_PATH)
+    async def inbound(request: Request) -> Response:
+        form = await signed_form(request, INBOUND_PATH)
+        if form is None:
+            return Response(status_code=403)
+        opted_out = keyword_opt_out(str(form.get("Body", "")))
+        sender = str(form.get("From", ""))
+        if opted_out is not None and sender:
+            customers = await preferences.opt_out_sms(
+                [e164(sender)], opted_out=opted_out, actor=INBOUND_ACTOR
+            )
+            log.info(
+                "twilio.inbound", action="opt-out" if opted_out else "opt-in", customers=customers
+            )
+        else:
+            log.info("twilio.inbound", action="ignored")
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    return router
