@@ -6,35 +6,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import Council, load_councils
+from notifier.errors import ConfigurationError
 from notifier.http import create_app
 from notifier.model import Channel
 from notifier.outcomes import OutcomeSink
 from notifier.preferences.store import PreferenceStore
 from notifier.processing import Processor
-from notifier.settings import EmailProvider, Settings, SmsProvider
+from notifier.settings import EmailProvider, LetterProvider, Settings, SmsProvider
 from notifier.store import migrate
 from notifier.store.database import create_engine, ping
 from notifier.store.notifications import NotificationStore
 from notifier.templates.source import Catalogue
+from notifier.web.tokens import Links
 from notifier.worker.broker import Broker
 from notifier.worker.consumer import Worker
 
 log = structlog.get_logger("notifier.app")
 
 
-def build_channels(settings: Settings) -> dict[Channel, ChannelAdapter]:
-    """One adapter per channel, as the settings choose."""
+def build_channels(
+    settings: Settings, engine: AsyncEngine | None = None
+) -> dict[Channel, ChannelAdapter]:
+    """One adapter per channel, as the settings choose (``engine``: the store the letter spool
+    records in; without one, a letter channel that spools opens its own)."""
     channels: dict[Channel, ChannelAdapter] = {
         Channel.EMAIL: EmailOutbox(settings.outbox_dir),
         Channel.SMS: SmsOutbox(settings.outbox_dir),
@@ -48,6 +54,10 @@ def build_channels(settings: Settings) -> dict[Channel, ChannelAdapter]:
         from notifier.channels.twilio import TwilioChannel
 
         channels[Channel.SMS] = TwilioChannel.from_settings(settings)
+    if settings.letter_provider is not LetterProvider.OUTBOX:
+        from notifier.channels.letter import SpoolingLetterChannel
+
+        channels[Channel.LETTER] = SpoolingLetterChannel.from_settings(settings, engine)
     return channels
 
 
@@ -61,7 +71,8 @@ class Service:
         self.engine: AsyncEngine = create_engine(settings.database_url.get_secret_value())
         self.notifications = NotificationStore(self.engine)
         self.preferences = PreferenceStore(self.engine)
-        self.channels = build_channels(settings)
+        self.channels = build_channels(settings, self.engine)
+        self.links = Links.from_settings(settings)
         self.broker = Broker(
             settings.amqp_url.get_secret_value(),
             settings.retry_delays,
@@ -80,6 +91,8 @@ class Service:
             outcomes=outcomes,
             retry_delays=self.settings.retry_delay_seconds,
             max_attempts=self.settings.max_attempts,
+            preferences_link=self.links.preferences_link,
+            unsubscribe_link=self.links.unsubscribe_link,
         )
 
     def http_app(self) -> FastAPI:
@@ -89,7 +102,41 @@ class Service:
         async def database_ready() -> bool:
             return await ping(self.engine)
 
-        return create_app(checks={"broker": broker_ready, "database": database_ready})
+        return create_app(
+            checks={"broker": broker_ready, "database": database_ready},
+            routers=[*self._webhook_routers(), *self._preference_routers()],
+        )
+
+    def _preference_routers(self) -> list[APIRouter]:
+        """The customers API and the residents' pages."""
+        from notifier.web.mount import preference_routers
+
+        return preference_routers(
+            self.settings, engine=self.engine, catalogue=self.catalogue,
+            councils=self.councils, links=self.links,
+        )
+
+    def _webhook_routers(self) -> list[APIRouter]:
+        """The provider webhooks the configured channels need."""
+        routers: list[APIRouter] = []
+        if self.settings.sms_provider is SmsProvider.TWILIO:
+            from notifier.web.twilio import twilio_router
+
+            token = self.settings.twilio_auth_token
+            if token is None:
+                raise ConfigurationError(
+                    "NOTIFIER_TWILIO_AUTH_TOKEN is required when NOTIFIER_SMS_PROVIDER=twilio"
+                )
+            routers.append(
+                twilio_router(
+                    auth_token=token,
+                    public_base_url=self.settings.public_base_url,
+                    notifications=self.notifications,
+                    preferences=self.preferences,
+                    outcomes=self.broker,
+                )
+            )
+        return routers
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,6 +171,7 @@ class Service:
                 await self.broker.connect()
                 if worker:
                     tasks.append(asyncio.create_task(self._purge_periodically()))
+                    tasks.extend(asyncio.create_task(job) for job in self._letter_jobs())
                     consumer = Worker(
                         self.broker,
                         self.processor(self.broker),
@@ -168,6 +216,25 @@ class Service:
             except Exception as exc:
                 log.warning("retention.purge_failed", error=type(exc).__name__)
             await asyncio.sleep(every)
+
+    def _letter_jobs(self) -> list[Coroutine[Any, Any, None]]:
+        """The daily print cut-off and the polling of print reports (worker role, with a real
+        print provider)."""
+        if self.settings.letter_provider is LetterProvider.OUTBOX:
+            return []
+        from notifier.letters.dispatch import build_dispatcher, dispatch_daily
+        from notifier.letters.reports import build_poller, poll_reports_forever
+
+        jobs = [
+            dispatch_daily(
+                build_dispatcher(self.settings, self.engine, self.broker),
+                self.settings.letter_cutoff_time,
+            )
+        ]
+        if self.settings.print_report_dir:
+            poller = build_poller(self.settings, self.engine, self.broker)
+            jobs.append(poll_reports_forever(poller, self.settings.print_report_poll_seconds))
+        return jobs
 
 
 class _Server(uvicorn.Server):

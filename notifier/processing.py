@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 import structlog
@@ -143,11 +143,15 @@ class Processor:
         }
         replay = delivery.redelivered or delivery.attempt > 0
         if decided.suppression is not None:
-            return await self._suppress(event, decided, existing.get(NO_CHANNEL), replay)
+            return await self._suppress(event, decided, existing, replay)
+        if replay:  # preferences may have changed while it waited: close channels now unused
+            await self._close_pending(existing, decided.order, "preferences-changed")
         last_failure: DeliveryFailure | None = None
         for channel in decided.order:
             row = existing.get(channel)
             if row is not None:
+                if row.status is Status.SUPPRESSED:
+                    continue  # closed by the policy while it waited, not sent: carry on
                 if row.status in _DONE:
                     if replay:  # the earlier run may have died before publishing its outcome
                         await self._publish(row, row.status, row.reason)
@@ -167,6 +171,8 @@ class Processor:
                 return Retry((opens - now).total_seconds(), "quiet-hours", str(channel))
             verdict, last_failure = await self._send(channel, row, decided)
             if verdict is not None:
+                if isinstance(verdict, Ack):
+                    await self._close_pending(existing, (channel,), "sent-by-another-channel")
                 return verdict
         if last_failure is not None and not isinstance(last_failure, PermanentFailure):
             return Dead("delivery-failed", f"every channel failed; last: {last_failure.code}")
@@ -210,10 +216,23 @@ class Processor:
         return Ack(str(receipt.status)), None
 
     async def _suppress(
-        self, event: events.CaseEvent, decided: Plan, row: Notification | None, replay: bool
+        self,
+        event: events.CaseEvent,
+        decided: Plan,
+        existing: Mapping[str, Notification],
+        replay: bool,
     ) -> Verdict:
         assert decided.suppression is not None
         reason = decided.suppression.reason
+        if any(r.status in _DONE for c, r in existing.items() if c != NO_CHANNEL):
+            return Ack("duplicate")  # sent (or closed) before the preferences changed
+        if any(r.status is Status.CREATED for r in existing.values()):
+            if not replay:
+                return Ack("duplicate")  # a copy of an event another delivery is handling
+            # It waited (quiet hours, a retry) and may no longer be sent: close what waited.
+            await self._close_pending(existing, (), reason)
+            return Ack("suppressed")
+        row = existing.get(NO_CHANNEL)
         if row is None:
             row = await self.notifications.create(
                 self._new(event, decided, NO_CHANNEL, status=Status.SUPPRESSED, reason=reason)
@@ -225,6 +244,15 @@ class Processor:
         metrics.NOTIFICATIONS.labels(channel=NO_CHANNEL, status=str(Status.SUPPRESSED)).inc()
         await self._publish(row, Status.SUPPRESSED, reason)
         return Ack("suppressed")
+
+    async def _close_pending(
+        self, existing: Mapping[str, Notification], keep: Iterable[Channel], reason: str
+    ) -> None:
+        """Suppress notifications left waiting ('created') on channels other than ``keep``."""
+        kept = {str(c) for c in keep}
+        for channel, row in existing.items():
+            if row.status is Status.CREATED and channel not in kept:
+                await self._record(row, Status.SUPPRESSED, reason, source="policy")
 
     def _new(
         self,

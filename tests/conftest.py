@@ -83,7 +83,8 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
             await conn.execute(
                 text(
-                    "TRUNCATE status_history, notifications, customers, customer_audit, api_keys"
+                    "TRUNCATE status_history, notifications, customers, customer_audit, api_keys,"
+                    " letter_batches, letter_spool"
                     " CASCADE"
                 )
             )

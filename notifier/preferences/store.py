@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import time
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.model import Channel
 from notifier.preferences.model import Preferences
-from notifier.store.notifications import utcnow
-from notifier.store.tables import customer_audit, customers
+from notifier.store.notifications import aware, utcnow
+from notifier.store.tables import customer_audit, customers, notifications
+
+# Rows per statement and per transaction in a bulk write: well under SQLite's bound-parameter
+# limit for the IN list, and small enough that a failure loses little work.
+BATCH = 500
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change to a customer: when, by whom (a person or a system) and which fields; never
+    the values, old or new."""
+
+    at: datetime
+    actor: str
+    action: str
+    fields: tuple[str, ...]
 
 
 def _time(text: str | None) -> time | None:
@@ -26,8 +42,11 @@ def _to_preferences(row: Any) -> Preferences:
         customer_id=row.customer_id,
         name=row.name,
         email=row.email,
+        email_verified=bool(row.email_verified),
         mobile=row.mobile,
+        mobile_verified=bool(row.mobile_verified),
         address=tuple(row.address) if row.address else None,
+        address_verified=bool(row.address_verified),
         channel_order=tuple(Channel(c) for c in row.channel_order),
         topic_opt_outs=frozenset(row.topic_opt_outs or ()),
         sms_opted_out=bool(row.sms_opted_out),
@@ -44,8 +63,11 @@ def _to_row(p: Preferences) -> dict[str, Any]:
     return {
         "name": p.name,
         "email": p.email,
+        "email_verified": p.email_verified,
         "mobile": p.mobile,
+        "mobile_verified": p.mobile_verified,
         "address": list(p.address) if p.address else None,
+        "address_verified": p.address_verified,
         "channel_order": [str(c) for c in p.channel_order],
         "topic_opt_outs": sorted(p.topic_opt_outs),
         "sms_opted_out": p.sms_opted_out,
@@ -58,6 +80,14 @@ def _to_row(p: Preferences) -> dict[str, Any]:
     }
 
 
+def _key(council: str, customer_id: str) -> Any:
+    return and_(customers.c.council == council, customers.c.customer_id == customer_id)
+
+
+def _changed(existing: Any, values: dict[str, Any]) -> list[str]:
+    return sorted(k for k, v in values.items() if getattr(existing, k) != v)
+
+
 class PreferenceStore:
     """Reads and writes customers; every change leaves an audit entry naming the fields."""
 
@@ -65,57 +95,90 @@ class PreferenceStore:
         self.engine = engine
 
     async def get(self, council: str, customer_id: str) -> Preferences | None:
-        query = select(customers).where(
-            and_(customers.c.council == council, customers.c.customer_id == customer_id)
-        )
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(select(customers).where(_key(council, customer_id)))).first()
         return _to_preferences(row) if row else None
+
+    async def get_many(self, council: str, customer_ids: Sequence[str]) -> dict[str, Preferences]:
+        """The stored customers among ``customer_ids``, by id."""
+        found: dict[str, Preferences] = {}
+        async with self.engine.connect() as conn:
+            for start in range(0, len(customer_ids), BATCH):
+                query = select(customers).where(customers.c.council == council).where(
+                    customers.c.customer_id.in_(customer_ids[start : start + BATCH])
+                )
+                for row in (await conn.execute(query)).all():
+                    found[row.customer_id] = _to_preferences(row)
+        return found
 
     async def put(self, preferences: Preferences, *, actor: str) -> bool:
         """Create or replace a customer; True when created."""
-        assert preferences.customer_id is not None
-        key = {"council": preferences.council, "customer_id": preferences.customer_id}
-        values = _to_row(preferences)
-        now = utcnow()
+        created, _ = await self.put_many([preferences], actor=actor)
+        return created == 1
+
+    async def put_many(self, batch: Sequence[Preferences], *, actor: str) -> tuple[int, int]:
+        """Create or replace many customers of any councils, a few hundred per statement;
+        returns (created, replaced). Unchanged customers are left alone and not audited."""
+        created = replaced = 0
+        for start in range(0, len(batch), BATCH):
+            chunk = {(p.council, p.customer_id): p for p in batch[start : start + BATCH]}
+            async with self.engine.begin() as conn:
+                c, r = await _put_chunk(conn, chunk, actor)
+            created, replaced = created + c, replaced + r
+        return created, replaced
+
+    async def update(
+        self,
+        council: str,
+        customer_id: str,
+        change: Callable[[Preferences], Preferences],
+        *,
+        actor: str,
+    ) -> tuple[Preferences, Preferences] | None:
+        """Apply ``change`` to a stored customer inside one transaction (so two changes at once
+        cannot lose either); (before, after), or None when there is no such customer."""
         async with self.engine.begin() as conn:
-            existing = (
+            row = (
                 await conn.execute(
-                    select(customers)
-                    .where(and_(*(customers.c[k] == v for k, v in key.items())))
-                    .with_for_update()
+                    select(customers).where(_key(council, customer_id)).with_for_update()
                 )
             ).first()
-            if existing is None:
-                await conn.execute(
-                    insert(customers).values(**key, **values, created_at=now, updated_at=now)
-                )
-                changed = sorted(values)
-            else:
-                changed = sorted(k for k, v in values.items() if getattr(existing, k) != v)
-                if changed:
-                    await conn.execute(
-                        update(customers)
-                        .where(and_(*(customers.c[k] == v for k, v in key.items())))
-                        .values(**values, updated_at=now)
-                    )
+            if row is None:
+                return None
+            before = _to_preferences(row)
+            after = change(before)
+            values = _to_row(after)
+            changed = _changed(row, values)
             if changed:
-                await _audit(conn, key, actor, "create" if existing is None else "update", changed)
-        return existing is None
+                await conn.execute(
+                    update(customers)
+                    .where(_key(council, customer_id))
+                    .values(**values, updated_at=utcnow())
+                )
+                await _audit(conn, [(council, customer_id, "update", changed)], actor)
+        return before, after
 
     async def erase(self, council: str, customer_id: str, *, actor: str) -> bool:
-        """Remove a customer's contact details and preferences (UK GDPR erasure)."""
-        key = {"council": council, "customer_id": customer_id}
+        """UK GDPR erasure: remove the customer's contact details and preferences, and the
+        contact details kept with their notifications (whose history stays). True when there
+        was anything to erase."""
+        now = utcnow()
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(customers).where(and_(*(customers.c[k] == v for k, v in key.items())))
+            removed = await conn.execute(delete(customers).where(_key(council, customer_id)))
+            blanked = await conn.execute(
+                update(notifications)
+                .where(notifications.c.council == council)
+                .where(notifications.c.customer_id == customer_id)
+                .where(notifications.c.recipient.is_not(None) | notifications.c.purged_at.is_(None))
+                .values(recipient=None, purged_at=func.coalesce(notifications.c.purged_at, now))
             )
-            if result.rowcount:
-                await _audit(conn, key, actor, "erase", ["all"])
-        return bool(result.rowcount)
+            erased = bool(removed.rowcount or blanked.rowcount)
+            if erased:
+                await _audit(conn, [(council, customer_id, "erase", ["all"])], actor)
+        return erased
 
     async def opt_out_sms(self, mobiles: Iterable[str], *, opted_out: bool, actor: str) -> int:
-        """Record a STOP (or START) for every customer with one of these numbers."""
+        """Record a STOP (or START) for every customer with one of these numbers (E.164)."""
         numbers = list(mobiles)
         now = utcnow()
         async with self.engine.begin() as conn:
@@ -129,17 +192,82 @@ class PreferenceStore:
             for row in rows:
                 await conn.execute(
                     update(customers)
-                    .where(customers.c.council == row.council)
-                    .where(customers.c.customer_id == row.customer_id)
+                    .where(_key(row.council, row.customer_id))
                     .values(sms_opted_out=opted_out, updated_at=now)
                 )
-                await _audit(conn, row._asdict(), actor, "update", ["sms_opted_out"])
+            await _audit(
+                conn, [(r.council, r.customer_id, "update", ["sms_opted_out"]) for r in rows], actor
+            )
         return len(rows)
+
+    async def audit_trail(self, council: str, customer_id: str) -> list[AuditEntry]:
+        """Every recorded change to one customer, oldest first."""
+        query = (
+            select(customer_audit.c.at, customer_audit.c.actor, customer_audit.c.action,
+                   customer_audit.c.fields)
+            .where(customer_audit.c.council == council)
+            .where(customer_audit.c.customer_id == customer_id)
+            .order_by(customer_audit.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [AuditEntry(aware(r.at), r.actor, r.action, tuple(r.fields)) for r in rows]
+
+
+async def _put_chunk(
+    conn: AsyncConnection, chunk: dict[tuple[str, str | None], Preferences], actor: str
+) -> tuple[int, int]:
+    existing = {
+        (row.council, row.customer_id): row
+        for row in (
+            await conn.execute(
+                select(customers)
+                .where(tuple_(customers.c.council, customers.c.customer_id).in_(list(chunk)))
+                .with_for_update()
+            )
+        ).all()
+    }
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    audit: list[tuple[str, str, str, list[str]]] = []
+    for (council, customer_id), preferences in chunk.items():
+        assert customer_id is not None
+        values = _to_row(preferences)
+        row = existing.get((council, customer_id))
+        if row is None:
+            inserts.append({"council": council, "customer_id": customer_id, **values,
+                            "created_at": now, "updated_at": now})
+            audit.append((council, customer_id, "create", sorted(values)))
+        elif changed := _changed(row, values):
+            updates.append({"k_council": council, "k_customer_id": customer_id, **values,
+                            "updated_at": now})
+            audit.append((council, customer_id, "update", changed))
+    if inserts:
+        await conn.execute(insert(customers), inserts)
+    if updates:
+        # The SET clause comes from the parameter names that are columns; k_* pick the row.
+        statement = (
+            update(customers)
+            .where(customers.c.council == bindparam("k_council"))
+            .where(customers.c.customer_id == bindparam("k_customer_id"))
+        )
+        await conn.execute(statement, updates)
+    await _audit(conn, audit, actor)
+    return len(inserts), len(existing)
 
 
 async def _audit(
-    conn: AsyncConnection, key: dict[str, Any], actor: str, action: str, fields: list[str]
+    conn: AsyncConnection, entries: Sequence[tuple[str, str, str, list[str]]], actor: str
 ) -> None:
+    if not entries:
+        return
+    at = utcnow()
     await conn.execute(
-        insert(customer_audit).values(**key, at=utcnow(), actor=actor, action=action, fields=fields)
+        insert(customer_audit),
+        [
+            {"council": council, "customer_id": customer_id, "at": at, "actor": actor,
+             "action": action, "fields": fields}
+            for council, customer_id, action, fields in entries
+        ],
     )

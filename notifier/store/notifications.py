@@ -1,15 +1,24 @@
-"""Notification records and their status history."""
+"""Notification records and their status history.
+
+Writes from the worker's many concurrent events are group-committed: ``create``, ``record``,
+``note`` and ``for_event`` queue an operation and wait; one flush at a time runs everything
+queued so far in one transaction (one pooled connection, a handful of statements) and only then
+answers each caller, so a caller still learns of its record only once it is durable. A failed
+flush is replayed one operation per transaction, so one bad operation fails only its own caller.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.model import Status, may_move
@@ -86,39 +95,57 @@ class HistoryEntry:
 _COLUMNS = [notifications.c[f.name] for f in dataclasses.fields(Notification)]
 
 
+# Operations one flush takes at most (bounded by the database's bind-parameter limit).
+MAX_BATCH = 500
+
+
+@dataclasses.dataclass(slots=True)
+class _Op:
+    """One queued store operation and the future its caller waits on."""
+
+    kind: str  # "read" | "create" | "record" | "note"
+    args: Any
+    future: asyncio.Future[Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Record:
+    notification_id: str
+    status: Status
+    source: str
+    reason: str | None
+    provider_ref: str | None
+    fragments: int | None
+    pages: int | None
+    attempt: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Note:
+    notification_id: str
+    source: str
+    reason: str
+    attempt: bool
+
+
 class NotificationStore:
     """Reads and writes notifications; every status change goes through ``record``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._queue: list[_Op] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def create(self, new: NewNotification) -> Notification | None:
         """Insert a notification with its first history entry; None if one already exists for the
         same event and channel (the unique constraint decides, so duplicates race safely)."""
-        now = utcnow()
-        values = dataclasses.asdict(new) | {
-            "id": str(uuid.uuid4()),
-            "status": str(new.status),
-            "created_at": now,
-            "updated_at": now,
-            "attempts": 0,
-        }
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(notifications).values(values))
-                await _history(conn, values["id"], new.status, now, "worker", new.reason, True)
-        except IntegrityError:
-            return None
-        return Notification.from_row(_Row({"provider_ref": None, **values}))
+        result: Notification | None = await self._submit("create", new)
+        return result
 
     async def for_event(self, source: str, event_id: str) -> list[Notification]:
         """Every notification of one event (one per channel tried)."""
-        query = select(*_COLUMNS).where(
-            and_(notifications.c.event_source == source, notifications.c.event_id == event_id)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [Notification.from_row(r) for r in rows]
+        result: list[Notification] = await self._submit("read", (source, event_id))
+        return result
 
     async def get(self, notification_id: str) -> Notification | None:
         query = select(*_COLUMNS).where(notifications.c.id == notification_id)
@@ -146,56 +173,60 @@ class NotificationStore:
     ) -> bool:
         """Move a notification to ``status`` if the lifecycle allows it; the history keeps the
         report either way. True when the status changed."""
-        now = utcnow()
-        async with self.engine.begin() as conn:
-            current = (
-                await conn.execute(
-                    select(notifications.c.status).where(notifications.c.id == notification_id)
-                )
-            ).scalar_one_or_none()
-            if current is None:
-                return False
-            applied = may_move(Status(current), status)
-            if applied:
-                changes: dict[str, Any] = {"status": str(status), "updated_at": now}
-                if reason is not None:
-                    changes["reason"] = reason
-                if provider_ref is not None:
-                    changes["provider_ref"] = provider_ref
-                if fragments is not None:
-                    changes["fragments"] = fragments
-                if pages is not None:
-                    changes["pages"] = pages
-                if attempt:
-                    changes["attempts"] = notifications.c.attempts + 1
-                result = await conn.execute(
-                    update(notifications)
-                    .where(notifications.c.id == notification_id)
-                    .where(notifications.c.status == current)
-                    .values(changes)
-                )
-                applied = result.rowcount == 1
-            await _history(conn, notification_id, status, now, source, reason, applied)
+        op = _Record(
+            notification_id, status, source, reason, provider_ref, fragments, pages, attempt
+        )
+        applied: bool = await self._submit("record", op)
         return applied
 
     async def note(
         self, notification_id: str, *, source: str, reason: str, attempt: bool = False
     ) -> None:
         """Add a history entry that does not change the status (a retry scheduled, a delay)."""
-        now = utcnow()
-        async with self.engine.begin() as conn:
-            current = (
-                await conn.execute(
-                    select(notifications.c.status).where(notifications.c.id == notification_id)
-                )
-            ).scalar_one()
-            if attempt:
-                await conn.execute(
-                    update(notifications)
-                    .where(notifications.c.id == notification_id)
-                    .values(attempts=notifications.c.attempts + 1, updated_at=now)
-                )
-            await _history(conn, notification_id, Status(current), now, source, reason, False)
+        await self._submit("note", _Note(notification_id, source, reason, attempt))
+
+    # -- group commit ------------------------------------------------------------------------
+
+    async def _submit(self, kind: str, args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append(_Op(kind, args, future))
+        flusher = self._flusher
+        if flusher is None or flusher.done() or flusher.get_loop() is not loop:
+            self._flusher = loop.create_task(self._flush_queue())
+        return await future
+
+    async def _flush_queue(self) -> None:
+        """Flush what is queued, then what queued up meanwhile, until nothing is left."""
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                await self._flush(batch)
+            except BaseException:
+                for op in batch:  # cancelled mid-flush (shutdown): nobody may wait for ever
+                    if not op.future.done():
+                        op.future.cancel()
+                raise
+
+    async def _flush(self, batch: list[_Op]) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                results = await _apply(conn, batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(exc)
+                return
+            for op in batch:  # one transaction each, so only a bad operation fails
+                await self._flush([op])
+            return
+        for op, result in zip(batch, results, strict=True):
+            if op.future.done():
+                continue  # its caller was cancelled; the write stands, as it would have
+            if isinstance(result, Exception):
+                op.future.set_exception(result)
+            else:
+                op.future.set_result(result)
 
     async def history(self, notification_id: str) -> list[HistoryEntry]:
         query = (
@@ -242,25 +273,157 @@ class NotificationStore:
         return [Notification.from_row(r) for r in rows]
 
 
-async def _history(
+async def _apply(conn: AsyncConnection, batch: list[_Op]) -> list[Any]:
+    """Carry out ``batch`` in one transaction; one result (or exception) per operation."""
+    now = utcnow()
+    results: list[Any] = [None] * len(batch)
+    history: list[dict[str, Any]] = []
+    by_kind: dict[str, list[int]] = {"read": [], "create": [], "record": [], "note": []}
+    for index, op in enumerate(batch):
+        by_kind[op.kind].append(index)
+    if by_kind["read"]:
+        await _reads(conn, batch, by_kind["read"], results)
+    if by_kind["create"]:
+        await _creates(conn, batch, by_kind["create"], results, history, now)
+    changes = sorted(by_kind["record"] + by_kind["note"])
+    if changes:
+        await _changes(conn, batch, changes, results, history, now)
+    if history:
+        await conn.execute(insert(status_history), history)
+    return results
+
+
+async def _reads(
+    conn: AsyncConnection, batch: list[_Op], indexes: list[int], results: list[Any]
+) -> None:
+    keys = {batch[i].args for i in indexes}
+    query = select(*_COLUMNS).where(
+        tuple_(notifications.c.event_source, notifications.c.event_id).in_(sorted(keys))
+    )
+    found: dict[tuple[str, str], list[Notification]] = {key: [] for key in keys}
+    for row in (await conn.execute(query)).all():
+        found[(row.event_source, row.event_id)].append(Notification.from_row(row))
+    for i in indexes:
+        results[i] = list(found[batch[i].args])
+
+
+def _insert_ignoring_duplicates(conn: AsyncConnection) -> Insert:
+    """INSERT that skips rows the unique constraint already holds (PostgreSQL and SQLite)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(notifications).on_conflict_do_nothing()
+    return sqlite.insert(notifications).on_conflict_do_nothing()
+
+
+async def _creates(
     conn: AsyncConnection,
+    batch: list[_Op],
+    indexes: list[int],
+    results: list[Any],
+    history: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    rows = []
+    for i in indexes:
+        new: NewNotification = batch[i].args
+        rows.append(
+            dataclasses.asdict(new)
+            | {
+                "id": str(uuid.uuid4()),
+                "status": str(new.status),
+                "created_at": now,
+                "updated_at": now,
+                "attempts": 0,
+            }
+        )
+    # executemany (one cached statement, sent as multi-row INSERTs); RETURNING names the winners.
+    statement = _insert_ignoring_duplicates(conn).returning(notifications.c.id)
+    inserted = set((await conn.execute(statement, rows)).scalars().all())
+    for i, values in zip(indexes, rows, strict=True):
+        if values["id"] not in inserted:
+            continue  # lost to an existing row (or to a copy earlier in this batch)
+        new = batch[i].args
+        history.append(_entry(values["id"], new.status, now, "worker", new.reason, True))
+        results[i] = Notification.from_row(_Row({"provider_ref": None, **values}))
+
+
+async def _changes(
+    conn: AsyncConnection,
+    batch: list[_Op],
+    indexes: list[int],
+    results: list[Any],
+    history: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Records and notes, in the order they were asked for, against the rows' current status."""
+    ids = sorted({batch[i].args.notification_id for i in indexes})
+    query = select(notifications.c.id, notifications.c.status).where(notifications.c.id.in_(ids))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    current = {row.id: Status(row.status) for row in (await conn.execute(query)).all()}
+    for i in indexes:
+        op = batch[i].args
+        status = current.get(op.notification_id)
+        if isinstance(op, _Note):
+            if status is None:
+                results[i] = NoResultFound(f"no notification {op.notification_id}")
+                continue
+            if op.attempt:
+                await conn.execute(
+                    update(notifications)
+                    .where(notifications.c.id == op.notification_id)
+                    .values(attempts=notifications.c.attempts + 1, updated_at=now)
+                )
+            history.append(_entry(op.notification_id, status, now, op.source, op.reason, False))
+            continue
+        if status is None:
+            results[i] = False
+            continue
+        applied = may_move(status, op.status)
+        if applied:
+            result = await conn.execute(
+                update(notifications)
+                .where(notifications.c.id == op.notification_id)
+                .where(notifications.c.status == str(status))
+                .values(_status_changes(op, now))
+            )
+            applied = result.rowcount == 1
+            if applied:
+                current[op.notification_id] = op.status
+        history.append(_entry(op.notification_id, op.status, now, op.source, op.reason, applied))
+        results[i] = applied
+
+
+def _status_changes(op: _Record, now: datetime) -> dict[str, Any]:
+    changes: dict[str, Any] = {"status": str(op.status), "updated_at": now}
+    if op.reason is not None:
+        changes["reason"] = op.reason
+    if op.provider_ref is not None:
+        changes["provider_ref"] = op.provider_ref
+    if op.fragments is not None:
+        changes["fragments"] = op.fragments
+    if op.pages is not None:
+        changes["pages"] = op.pages
+    if op.attempt:
+        changes["attempts"] = notifications.c.attempts + 1
+    return changes
+
+
+def _entry(
     notification_id: str,
     status: Status,
     at: datetime,
     source: str,
     reason: str | None,
     applied: bool,
-) -> None:
-    await conn.execute(
-        insert(status_history).values(
-            notification_id=notification_id,
-            status=str(status),
-            at=at,
-            source=source,
-            reason=reason,
-            applied=applied,
-        )
-    )
+) -> dict[str, Any]:
+    return {
+        "notification_id": notification_id,
+        "status": str(status),
+        "at": at,
+        "source": source,
+        "reason": reason,
+        "applied": applied,
+    }
 
 
 class _Row:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -127,3 +128,40 @@ status_history = Table(
     Column("applied", Boolean, nullable=False, default=True),
 )
 Index("ix_status_history_notification", status_history.c.notification_id)
+
+# Printed letters: each batch handed to the print provider, recorded before it is uploaded.
+letter_batches = Table(
+    "letter_batches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # The file name at the provider: the same letters always go under the same name.
+    Column("name", String(200), nullable=False, unique=True),
+    # claimed -> built -> uploaded -> handed-over (see notifier/letters/dispatch.py)
+    Column("state", String(20), nullable=False),
+    Column("letters", Integer, nullable=False),
+    Column("size", BigInteger),
+    Column("sha256", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("uploaded_at", DateTime(timezone=True)),
+    Column("handed_over_at", DateTime(timezone=True)),
+)
+Index("ix_letter_batches_state", letter_batches.c.state)
+
+# Letters rendered and waiting in the spool; ``batch_id`` is set once, when a batch claims it.
+letter_spool = Table(
+    "letter_spool",
+    metadata,
+    Column(
+        "notification_id",
+        String(36),
+        ForeignKey("notifications.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("council", String(40), nullable=False),
+    Column("postage", String(20), nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("spooled_at", DateTime(timezone=True), nullable=False),
+    Column("batch_id", String(36), ForeignKey("letter_batches.id")),
+)
+Index("ix_letter_spool_batch", letter_spool.c.batch_id)

@@ -1,0 +1,81 @@
+"""The letter channel for a real print provider (``folder`` or ``sftp``): each letter is rendered
+and spooled, and stays ``created`` until the next dispatch hands its batch over
+(``notifier.letters.dispatch``), when it moves to ``sending``.
+
+    InvalidAddress           -> PermanentFailure("invalid-address", <address rule code>)
+    LetterError (too long,
+      unprintable character) -> PermanentFailure(<code>)
+    spool not writable       -> TechnicalFailure("spool-write-failed")   retried
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.channels.base import LetterMessage, Message
+from notifier.errors import PermanentFailure, TechnicalFailure
+from notifier.letters.address import InvalidAddress
+from notifier.letters.render import LetterError, render_letter
+from notifier.letters.spool import Spool, SpooledLetter, postage_class
+from notifier.model import Receipt, Status
+from notifier.settings import Settings
+from notifier.store.database import create_engine
+
+
+class SpoolingLetterChannel:
+    """Renders each letter to the print spool; the dispatch does the rest."""
+
+    name = "letter"
+
+    def __init__(
+        self,
+        spool: Spool,
+        *,
+        owns_engine: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.spool = spool
+        self.owns_engine = owns_engine
+        self.clock = clock
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, engine: AsyncEngine | None = None
+    ) -> SpoolingLetterChannel:
+        """The channel on the service's engine, or on an engine of its own."""
+        owns = engine is None
+        if engine is None:
+            engine = create_engine(settings.database_url.get_secret_value())
+        return cls(Spool(engine, settings.spool_dir), owns_engine=owns)
+
+    async def send(self, message: Message) -> Receipt:
+        assert isinstance(message, LetterMessage)
+        receipt = Receipt(Status.CREATED, provider_ref=None)
+        if await self.spool.contains(message.notification_id):
+            return receipt  # a redelivery: the letter is spooled (or batched) already
+        try:
+            letter = render_letter(message)
+        except InvalidAddress as exc:
+            raise PermanentFailure("invalid-address", exc.code) from None
+        except LetterError as exc:
+            raise PermanentFailure(exc.code) from None
+        record = SpooledLetter(
+            notification_id=message.notification_id,
+            council=message.council.code,
+            postage=postage_class(message.postage, letter.address),
+            pages=letter.pages,
+            sha256=hashlib.sha256(letter.pdf).hexdigest(),
+        )
+        try:
+            await self.spool.add(record, letter.pdf, self.clock())
+        except OSError as exc:
+            raise TechnicalFailure("spool-write-failed", type(exc).__name__) from None
+        return receipt
+
+    async def aclose(self) -> None:
+        if self.owns_engine:
+            await self.spool.engine.dispose()

@@ -1,0 +1,279 @@
+"""The API for council systems: customers, their preferences and their notifications.
+
+Under ``/api/v1/councils/{council}/customers/{customer_id}``, with a council's API key as
+``Authorization: Bearer <key>``. Validation failures are 422 with one entry per field, naming
+the field and the rule and never echoing the value (it is personal data).
+"""
+
+# No ``from __future__ import annotations``: FastAPI must see the route functions' annotations,
+# which name a dependency local to ``router()``.
+from collections.abc import Callable, Collection, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+from notifier.model import DEFAULT_CHANNEL_ORDER
+from notifier.preferences.model import ACCESSIBLE_FORMATS, Preferences, replaced
+from notifier.preferences.store import PreferenceStore
+from notifier.preferences.validation import LANGUAGES, FieldError, check_customer
+from notifier.preferences.validation import customer_id as check_id
+from notifier.store.notifications import NotificationStore
+from notifier.web.auth import ApiKey, KeyStore, council_key
+
+PATH = "/api/v1/councils/{council}/customers/{customer_id}"
+_DEFAULT_ORDER = [str(c) for c in DEFAULT_CHANNEL_ORDER]
+
+
+class QuietHours(BaseModel):
+    """A daily window (Europe/London wall-clock time) in which text messages wait."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: str = Field(examples=["21:00"], description="HH:MM")
+    end: str = Field(examples=["08:00"], description="HH:MM; before start means overnight")
+
+
+class CustomerIn(BaseModel):
+    """A customer as a council system sends it. Preference fields left out of a PUT keep their
+    stored values (the resident may have changed them); everything else is replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    email: str | None = Field(None, json_schema_extra={"format": "email"})
+    email_verified: bool = False
+    mobile: str | None = Field(None, description="A UK mobile number; stored as E.164")
+    mobile_verified: bool = False
+    address: list[str] | None = Field(
+        None, description="3 to 7 lines, the last a UK postcode, a country or BFPO number"
+    )
+    address_verified: bool = False
+    # Plain strings here, with their enums only in the schema, so that every broken rule is
+    # checked in one place (``check_customer``) and reported together.
+    channel_order: list[str] = Field(
+        default_factory=lambda: list(_DEFAULT_ORDER),
+        json_schema_extra={"items": {"enum": list(_DEFAULT_ORDER)}},
+        description="Channels to try, first choice first; channels left out are not used",
+    )
+    topic_opt_outs: list[str] = Field(
+        default_factory=list,
+        description="Topics (`waste`), or a topic on one channel (`waste:sms`), not wanted; "
+        "statutory notices are sent regardless",
+    )
+    sms_opted_out: bool = Field(False, description="The resident replied STOP")
+    quiet_hours: QuietHours | None = Field(
+        default_factory=lambda: QuietHours(start="21:00", end="08:00"),
+        description="null for none",
+    )
+    language: str = Field("en", json_schema_extra={"enum": list(LANGUAGES)})
+    accessible_format: str = Field(
+        "standard", json_schema_extra={"enum": list(ACCESSIBLE_FORMATS)}
+    )
+    do_not_contact: bool = False
+    deceased: bool = False
+
+
+class CustomerOut(BaseModel):
+    council: str
+    customer_id: str
+    name: str | None
+    email: str | None
+    email_verified: bool
+    mobile: str | None
+    mobile_verified: bool
+    address: list[str] | None
+    address_verified: bool
+    channel_order: list[str]
+    topic_opt_outs: list[str]
+    sms_opted_out: bool
+    quiet_hours: QuietHours | None
+    language: str
+    accessible_format: str
+    do_not_contact: bool
+    deceased: bool
+
+    @classmethod
+    def of(cls, p: Preferences) -> "CustomerOut":
+        return cls(
+            council=p.council, customer_id=p.customer_id or "", name=p.name, email=p.email,
+            email_verified=p.email_verified, mobile=p.mobile, mobile_verified=p.mobile_verified,
+            address=list(p.address) if p.address else None, address_verified=p.address_verified,
+            channel_order=[str(c) for c in p.channel_order],
+            topic_opt_outs=sorted(p.topic_opt_outs), sms_opted_out=p.sms_opted_out,
+            quiet_hours=QuietHours(start=p.quiet_hours[0].strftime("%H:%M"),
+                                   end=p.quiet_hours[1].strftime("%H:%M"))
+            if p.quiet_hours else None,
+            language=p.language, accessible_format=p.accessible_format,
+            do_not_contact=p.do_not_contact, deceased=p.deceased,
+        )
+
+
+class StatusChange(BaseModel):
+    status: str
+    at: datetime
+    source: str
+    reason: str | None
+    applied: bool = Field(description="false: a late or out-of-order report, recorded only")
+
+
+class NotificationOut(BaseModel):
+    """One notification (one channel tried for one event): no contact details, no content."""
+
+    id: str
+    event_source: str
+    event_id: str
+    event_type: str
+    case_reference: str | None
+    channel: str
+    template: str | None
+    template_version: str | None
+    status: str
+    reason: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    history: list[StatusChange]
+
+
+class NotificationList(BaseModel):
+    council: str
+    customer_id: str
+    notifications: list[NotificationOut]
+
+
+class FieldProblem(BaseModel):
+    field: str
+    loc: list[str | int]
+    type: str = Field(description="The rule broken, e.g. invalid-email, not-a-uk-mobile")
+    msg: str
+
+
+class Unprocessable(BaseModel):
+    detail: list[FieldProblem]
+
+
+def unprocessable(problems: list[FieldProblem]) -> JSONResponse:
+    return JSONResponse({"detail": [p.model_dump() for p in problems]}, status_code=422)
+
+
+def _problem(error: FieldError, where: str = "body") -> FieldProblem:
+    return FieldProblem(field=error.field, loc=[where, error.field], type=error.rule,
+                        msg=error.message)
+
+
+class _Route(APIRoute):
+    """FastAPI's 422s, reshaped to name each field and dropping the ``input`` they echo."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return unprocessable([
+                    FieldProblem(
+                        field="body" if err["type"] == "json_invalid"
+                        else ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
+                        loc=list(err["loc"]), type=str(err["type"]), msg=str(err["msg"]),
+                    )
+                    for err in exc.errors()
+                ])
+
+        return route
+
+
+def router(
+    *,
+    preferences: PreferenceStore,
+    notifications: NotificationStore,
+    keys: KeyStore,
+    topics: Collection[str],
+    allow_fiction_range: bool = False,
+) -> APIRouter:
+    """The customers API, bound to its stores and the catalogue's topics."""
+    api = APIRouter(route_class=_Route, tags=["customers"])
+    Authorised = Annotated[ApiKey, Depends(council_key(keys))]
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"description": "No valid API key"},
+        404: {"description": "No such customer for this council (or another council's key)"},
+        422: {"model": Unprocessable, "description": "A field breaks a rule; each is named"},
+    }
+
+    @api.put(PATH, response_model=CustomerOut, status_code=200, responses={
+        **errors, 201: {"model": CustomerOut, "description": "Created"}})
+    async def put_customer(
+        council: str, customer_id: str, body: CustomerIn, response: Response,
+        key: Authorised,
+    ) -> CustomerOut | JSONResponse:
+        """Create or replace a customer and their preferences (201 created, 200 replaced)."""
+        raw = body.model_dump(exclude_unset=True)
+        if "quiet_hours" in raw:
+            hours = raw["quiet_hours"]
+            raw["quiet_hours"] = (hours["start"], hours["end"]) if hours else None
+        values, problems = check_customer(
+            raw, topics=topics, allow_fiction_range=allow_fiction_range
+        )
+        try:
+            check_id(customer_id)
+        except FieldError as exc:
+            problems.insert(0, exc)
+        if problems:
+            return unprocessable([
+                _problem(p, "path" if p.field == "customer_id" else "body") for p in problems
+            ])
+        existing = await preferences.get(council, customer_id)
+        record = replaced(council, customer_id, values, existing)
+        if await preferences.put(record, actor=key.actor):
+            response.status_code = 201
+            response.headers["Location"] = PATH.format(council=council, customer_id=customer_id)
+        return CustomerOut.of(record)
+
+    @api.get(PATH, response_model=CustomerOut, responses=errors)
+    async def get_customer(
+        council: str, customer_id: str, key: Authorised
+    ) -> CustomerOut:
+        """A customer's contact details and preferences."""
+        found = await preferences.get(council, customer_id)
+        if found is None:
+            raise HTTPException(404, "Not Found")
+        return CustomerOut.of(found)
+
+    @api.delete(PATH, status_code=204, responses=errors)
+    async def erase_customer(
+        council: str, customer_id: str, key: Authorised
+    ) -> Response:
+        """Erase a customer (UK GDPR): their contact details and preferences go, and so do the
+        contact details kept with their notifications; the notifications' history stays."""
+        if not await preferences.erase(council, customer_id, actor=key.actor):
+            raise HTTPException(404, "Not Found")
+        return Response(status_code=204)
+
+    @api.get(f"{PATH}/notifications", response_model=NotificationList, responses=errors)
+    async def list_notifications(
+        council: str, customer_id: str, key: Authorised,
+        limit: int = Query(50, ge=1, le=200, description="The most recent this many"),
+    ) -> NotificationList:
+        """A customer's notifications, newest first, each with its status history."""
+        rows = await notifications.for_customer(council, customer_id, limit=limit)
+        if not rows and await preferences.get(council, customer_id) is None:
+            raise HTTPException(404, "Not Found")
+        listed = []
+        for row in rows:
+            history = await notifications.history(row.id)
+            listed.append(NotificationOut(
+                id=row.id, event_source=row.event_source, event_id=row.event_id,
+                event_type=row.event_type, case_reference=row.case_reference,
+                channel=row.channel, template=row.template,
+                template_version=row.template_version, status=str(row.status),
+                reason=row.reason, attempts=row.attempts, created_at=row.created_at,
+                updated_at=row.updated_at,
+                history=[StatusChange(status=str(h.status), at=h.at, source=h.source,
+                                      reason=h.reason, applied=h.applied) for h in history],
+            ))
+        return NotificationList(council=council, customer_id=customer_id, notifications=listed)
+
+    return api

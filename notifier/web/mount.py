@@ -1,0 +1,39 @@
+"""The preference routers as the service mounts them: the customers API and the residents'
+pages, bound to the stores, the councils and the catalogue's topics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.councils import Council
+from notifier.preferences.store import PreferenceStore
+from notifier.settings import Settings
+from notifier.store.notifications import NotificationStore
+from notifier.templates.source import Catalogue
+from notifier.web import api, pages
+from notifier.web.auth import KeyStore
+from notifier.web.choices import topics_of
+from notifier.web.tokens import Links
+
+
+def preference_routers(
+    settings: Settings,
+    *,
+    engine: AsyncEngine,
+    catalogue: Catalogue,
+    councils: Mapping[str, Council],
+    links: Links,
+) -> list[APIRouter]:
+    preferences = PreferenceStore(engine)
+    topics = topics_of(catalogue)
+    return [
+        api.router(
+            preferences=preferences, notifications=NotificationStore(engine),
+            keys=KeyStore(engine), topics=frozenset(topics),
+            allow_fiction_range=settings.sms_allow_fiction_range,
+        ),
+        pages.router(preferences=preferences, links=links, councils=councils, topics=topics),
+    ]

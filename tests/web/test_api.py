@@ -1,0 +1,212 @@
+"""The customers API in-process on SQLite and PostgreSQL: keys, council isolation, validation,
+erasure and the notification history."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.model import Status
+from notifier.preferences.store import PreferenceStore
+from notifier.store.notifications import NewNotification, NotificationStore
+from notifier.store.tables import notifications
+from notifier.web.auth import KeyStore
+
+URL = "/api/v1/councils/sdc/customers/SDC-000123"
+ALEX = {
+    "name": "Alex Smith",
+    "email": "alex@example.org",
+    "email_verified": True,
+    "mobile": "07700 900123",
+    "address": ["Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"],
+    "channel_order": ["sms", "email", "letter"],
+    "topic_opt_outs": ["complaints"],
+    "quiet_hours": {"start": "22:00", "end": "07:00"},
+    "accessible_format": "large-print",
+}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_put_creates_then_replaces_and_get_round_trips(
+    client: httpx.AsyncClient, sdc_key: str
+) -> None:
+    """PUT answers 201 then 200; GET returns what was stored, the mobile as E.164."""
+    created = await client.put(URL, json=ALEX, headers=bearer(sdc_key))
+    assert created.status_code == 201 and created.headers["location"] == URL
+    replaced = await client.put(URL, json={**ALEX, "name": "Alex Jones"}, headers=bearer(sdc_key))
+    assert replaced.status_code == 200
+    got = await client.get(URL, headers=bearer(sdc_key))
+    assert got.status_code == 200
+    body = got.json()
+    assert body == replaced.json()
+    assert body["mobile"] == "+447700900123" and body["name"] == "Alex Jones"
+    assert body["quiet_hours"] == {"start": "22:00", "end": "07:00"}
+    assert body["email_verified"] is True and body["mobile_verified"] is False
+    assert (body["council"], body["customer_id"]) == ("sdc", "SDC-000123")
+
+
+async def test_defaults_fill_what_a_new_customer_leaves_out(
+    client: httpx.AsyncClient, sdc_key: str
+) -> None:
+    """A customer with only an email gets the default order and 21:00-08:00 quiet hours."""
+    body = (await client.put(URL, json={"email": "a@example.org"}, headers=bearer(sdc_key))).json()
+    assert body["channel_order"] == ["email", "sms", "letter"]
+    assert body["quiet_hours"] == {"start": "21:00", "end": "08:00"}
+    none = await client.put(URL, json={"quiet_hours": None}, headers=bearer(sdc_key))
+    assert none.json()["quiet_hours"] is None
+
+
+async def test_requests_without_a_live_key_are_401(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """No key, an unknown key and a revoked key all get 401 with a Bearer challenge."""
+    record, key = await KeyStore(engine).create("sdc")
+    assert (await client.get(URL)).status_code == 401
+    assert (await client.get(URL, headers=bearer("ntf_made-up"))).status_code == 401
+    await KeyStore(engine).revoke(record.id)
+    refused = await client.get(URL, headers=bearer(key))
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+
+
+async def test_another_councils_key_gets_404_as_if_the_customer_did_not_exist(
+    client: httpx.AsyncClient, sdc_key: str, wdc_key: str
+) -> None:
+    """A WDC key reads, lists, replaces and erases nothing of SDC's, answered exactly as for a
+    customer who does not exist."""
+    await client.put(URL, json=ALEX, headers=bearer(sdc_key))
+    absent = await client.get("/api/v1/councils/wdc/customers/NOBODY", headers=bearer(wdc_key))
+    for method, path in (("GET", URL), ("GET", f"{URL}/notifications"), ("DELETE", URL),
+                         ("PUT", URL)):
+        answer = await client.request(method, path, headers=bearer(wdc_key),
+                                      json={"email": "x@example.org"} if method == "PUT" else None)
+        assert (answer.status_code, answer.json()) == (404, absent.json()), (method, path)
+    still = await client.get(URL, headers=bearer(sdc_key))
+    assert still.json()["email"] == "alex@example.org"
+
+
+async def test_bad_values_get_422_naming_each_field_never_echoing_it(
+    client: httpx.AsyncClient, sdc_key: str
+) -> None:
+    """Every broken field is named with its rule in one 422; no value comes back."""
+    bad = {**ALEX, "email": "alex@@example", "mobile": "01789 267575",
+           "topic_opt_outs": ["parking"], "channel_order": ["fax"]}
+    answer = await client.put(URL, json=bad, headers=bearer(sdc_key))
+    assert answer.status_code == 422
+    problems = {(p["field"], p["type"]) for p in answer.json()["detail"]}
+    assert problems == {("email", "invalid-email"), ("mobile", "not-a-uk-mobile"),
+                        ("topic_opt_outs", "unknown-topic"), ("channel_order", "unknown-channel")}
+    for value in ("alex@@example", "01789 267575", "parking", "fax"):
+        assert value not in answer.text
+    assert (await client.get(URL, headers=bearer(sdc_key))).status_code == 404
+
+
+async def test_malformed_requests_are_422_never_500(
+    client: httpx.AsyncClient, sdc_key: str
+) -> None:
+    """Broken JSON, wrong types, unknown fields and a bad customer id are each a 422."""
+    as_json = {**bearer(sdc_key), "content-type": "application/json"}
+    cases = [
+        (URL, b"{not json", "body"),
+        (URL, b'{"email_verified": "perhaps"}', "email_verified"),
+        (URL, b'{"mobile_number": "07700900123"}', "mobile_number"),
+        (URL, b'{"address": "10 High Street"}', "address"),
+        ("/api/v1/councils/sdc/customers/bad%20id", b"{}", "customer_id"),
+    ]
+    for url, content, field in cases:
+        answer = await client.put(url, headers=as_json, content=content)
+        assert answer.status_code == 422, field
+        fields = [p["field"] for p in answer.json()["detail"]]
+        assert any(f.startswith(field) for f in fields), (field, fields)
+        assert all("input" not in problem for problem in answer.json()["detail"])
+        assert "perhaps" not in answer.text and "07700900123" not in answer.text
+
+
+async def test_put_keeps_the_residents_own_choices_it_leaves_out(
+    client: httpx.AsyncClient, sdc_key: str, engine: AsyncEngine
+) -> None:
+    """A sync that sends only contact details does not undo the resident's opt-outs."""
+    await client.put(URL, json={"email": "a@example.org"}, headers=bearer(sdc_key))
+    await PreferenceStore(engine).update(
+        "sdc", "SDC-000123",
+        lambda p: dataclasses.replace(p, topic_opt_outs=frozenset({"waste"})), actor="resident",
+    )
+    body = (await client.put(URL, json={"email": "b@example.org"}, headers=bearer(sdc_key))).json()
+    assert body["topic_opt_outs"] == ["waste"] and body["email"] == "b@example.org"
+
+
+async def test_erase_keeps_history_without_contact_details(
+    client: httpx.AsyncClient, sdc_key: str, engine: AsyncEngine
+) -> None:
+    """DELETE erases the customer and the contact details on their notifications; the
+    notifications and their status history can still be listed."""
+    await client.put(URL, json=ALEX, headers=bearer(sdc_key))
+    records = NotificationStore(engine)
+    row = await records.create(NewNotification(
+        event_source="/councils/sdc/waste", event_id="e-1",
+        event_type="waste.bulky-collection.booked", council="sdc", channel="sms",
+        customer_id="SDC-000123", case_reference="BC-1", recipient="+447700900123",
+    ))
+    assert row is not None
+    await records.record(row.id, Status.SENT, source="sms", provider_ref="SM1")
+    assert (await client.delete(URL, headers=bearer(sdc_key))).status_code == 204
+    assert (await client.get(URL, headers=bearer(sdc_key))).status_code == 404
+    listed = await client.get(f"{URL}/notifications", headers=bearer(sdc_key))
+    assert listed.status_code == 200
+    [item] = listed.json()["notifications"]
+    assert item["status"] == "sent"
+    assert [h["status"] for h in item["history"]] == ["created", "sent"]
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(notifications.c.recipient))).scalar_one() is None
+    assert "+447700900123" not in listed.text
+    assert (await client.delete(URL, headers=bearer(sdc_key))).status_code == 404
+
+
+async def test_notification_list_carries_statuses_not_content(
+    client: httpx.AsyncClient, sdc_key: str, engine: AsyncEngine
+) -> None:
+    """Each listed notification has ids, channel, template, status and history; no recipient
+    and no message text; a customer with neither record nor history is 404."""
+    assert (await client.get(f"{URL}/notifications", headers=bearer(sdc_key))).status_code == 404
+    await client.put(URL, json=ALEX, headers=bearer(sdc_key))
+    records = NotificationStore(engine)
+    for n, channel in enumerate(("email", "sms")):
+        await records.create(NewNotification(
+            event_source="/councils/sdc/planning", event_id=f"e-{n}",
+            event_type="planning.application.received", council="sdc", channel=channel,
+            customer_id="SDC-000123", recipient="alex@example.org", template="t",
+        ))
+    listed = (await client.get(f"{URL}/notifications?limit=1", headers=bearer(sdc_key))).json()
+    assert len(listed["notifications"]) == 1
+    item = listed["notifications"][0]
+    assert set(item) == {"id", "event_source", "event_id", "event_type", "case_reference",
+                         "channel", "template", "template_version", "status", "reason",
+                         "attempts", "created_at", "updated_at", "history"}
+
+
+async def test_changes_through_the_api_are_audited_to_the_key(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """The audit trail names the API key that made each change."""
+    record, key = await KeyStore(engine).create("sdc", "crm")
+    await client.put(URL, json=ALEX, headers=bearer(key))
+    await client.delete(URL, headers=bearer(key))
+    trail = await PreferenceStore(engine).audit_trail("sdc", "SDC-000123")
+    assert [(e.actor, e.action) for e in trail] == [
+        (f"api-key:{record.id}", "create"), (f"api-key:{record.id}", "erase")
+    ]
+
+
+async def test_openapi_document_describes_the_api(client: httpx.AsyncClient) -> None:
+    """/openapi.json lists the customer routes with bearer authentication."""
+    document = (await client.get("/openapi.json")).json()
+    assert {URL.replace("sdc", "{council}").replace("SDC-000123", "{customer_id}"),
+            "/api/v1/councils/{council}/customers/{customer_id}/notifications"} <= set(
+        document["paths"])
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert not any(p.startswith("/preferences") for p in document["paths"])
