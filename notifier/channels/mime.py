@@ -1,8 +1,7 @@
 """One EmailMessage as the exact bytes that go on the wire: MIME structure, headers, DKIM.
 
-Pure: no I/O beyond reading a DKIM key file at start-up. The message is built, serialised with
-CRLF line endings, signed over those bytes, and parsed back with a policy that never refolds
-what it read, so serialising the result again (``to_bytes``) gives the signed bytes exactly
+Pure: no I/O beyond reading a DKIM key file at start-up. The message is built, serialised once
+with CRLF line endings and signed over those bytes; the channel sends exactly those bytes
 (email.md §1, §2, §7).
 """
 
@@ -13,7 +12,6 @@ import email.message
 import re
 from datetime import UTC, datetime
 from email.headerregistry import Address
-from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -26,8 +24,6 @@ from notifier.errors import ConfigurationError, PermanentFailure, TechnicalFailu
 # 7bit: non-ASCII bodies become quoted-printable or base64 (lines <= 76), so no relay needs
 # 8BITMIME; non-ASCII header values become RFC 2047 encoded-words.
 _BUILD = EmailPolicy(cte_type="7bit", linesep="\r\n")
-# Headers read back are written out as read: a refold would break the DKIM signature.
-_WIRE = EmailPolicy(cte_type="7bit", linesep="\r\n", refold_source="none")
 
 # RFC 8058 needs both List-Unsubscribe headers signed; From is signed twice so that a second
 # From cannot be added without breaking the signature (RFC 6376 §8.15). A listed header that a
@@ -101,9 +97,17 @@ class DkimSigner:
         return bytes(line)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class WireEmail:
+    """A composed message: the exact bytes for the relay (signed, when DKIM is on)."""
+
+    data: bytes
+    message_id: str
+
+
 def build_email(
     message: EmailMessage, *, now: datetime, dkim: DkimSigner | None = None
-) -> email.message.EmailMessage:
+) -> WireEmail:
     """The MIME message for one resident: text then HTML, council headers, DKIM when given."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -113,7 +117,8 @@ def build_email(
     msg["To"] = Address(addr_spec=recipient(message))
     msg["Subject"] = " ".join(message.subject.split())
     msg["Date"] = format_datetime(now.astimezone(UTC))
-    msg["Message-ID"] = make_msgid(domain=council.email_domain)
+    message_id = make_msgid(domain=council.email_domain)
+    msg["Message-ID"] = message_id
     msg["Reply-To"] = Address(addr_spec=council.reply_to)
     msg["Auto-Submitted"] = "auto-generated"
     label = _LABEL_UNSAFE.sub("-", message.event_type.lower()).strip("-") or "notifications"
@@ -132,14 +137,7 @@ def build_email(
     data = msg.as_bytes(policy=_BUILD)
     if dkim is not None:
         data = dkim.sign(data, council.email_domain) + data
-    parsed = BytesParser(policy=_WIRE).parsebytes(data)
-    assert isinstance(parsed, email.message.EmailMessage)
-    return parsed
-
-
-def to_bytes(msg: email.message.EmailMessage) -> bytes:
-    """The wire form of a message from ``build_email``: the very bytes that were signed."""
-    return msg.as_bytes(policy=_WIRE)
+    return WireEmail(data=data, message_id=message_id)
 
 
 def recipient(message: EmailMessage) -> str:

@@ -66,8 +66,8 @@ class EmailOutbox(_Outbox):
 
     async def send(self, message: Message) -> Receipt:
         assert isinstance(message, EmailMessage)
-        mime = build_email(message, now=datetime.now(UTC))
-        return await self._write(message.notification_id, bytes(mime))
+        wire = build_email(message, now=datetime.now(UTC))
+        return await self._write(message.notification_id, wire.data)
 
 
 class SmsOutbox(_Outbox):

@@ -30,7 +30,7 @@ from aiosmtplib import (
 )
 
 from notifier.channels.base import EmailMessage, Message
-from notifier.channels.mime import DkimSigner, build_email, envelope_sender, recipient, to_bytes
+from notifier.channels.mime import DkimSigner, build_email, envelope_sender, recipient
 from notifier.errors import (
     ConfigurationError,
     DeliveryFailure,
@@ -267,18 +267,18 @@ class SmtpChannel:
             raise TypeError(f"the email channel cannot send a {type(message).__name__}")
         if self._closed:
             raise TechnicalFailure("smtp-channel-closed")
-        msg = build_email(message, now=self._clock(), dkim=self._dkim)
+        wire = build_email(message, now=self._clock(), dkim=self._dkim)
         attempt = _Attempt(envelope_sender(message, self._bounce_address), recipient(message))
         failure: DeliveryFailure | None = None
         async with self._slots:  # waiting for a pooled connection is not part of the timeout
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._deliver(attempt, to_bytes(msg))
+                    await self._deliver(attempt, wire.data)
             except Exception as exc:  # mapped here, raised below: no vendor exception as context
                 failure = failure_for(exc, attempt.stage)
         if failure is not None:
             raise failure
-        return Receipt(status=Status.SENT, provider_ref=str(msg["Message-ID"]))
+        return Receipt(status=Status.SENT, provider_ref=wire.message_id)
 
     async def _deliver(self, attempt: _Attempt, data: bytes) -> None:
         conn = await self._checkout(attempt)

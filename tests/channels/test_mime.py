@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from notifier.channels.base import EmailMessage
-from notifier.channels.mime import SIGNED_HEADERS, DkimSigner, build_email, to_bytes
+from notifier.channels.mime import SIGNED_HEADERS, DkimSigner, WireEmail, build_email
 from notifier.councils import load_councils
 from notifier.errors import ConfigurationError, PermanentFailure, TechnicalFailure
 from notifier.templates import render
@@ -51,8 +51,8 @@ def message(
     )
 
 
-def parse(msg: email.message.EmailMessage) -> email.message.EmailMessage:
-    parsed = message_from_bytes(to_bytes(msg), policy=policy.default)
+def parse(wire: WireEmail) -> email.message.EmailMessage:
+    parsed = message_from_bytes(wire.data, policy=policy.default)
     assert isinstance(parsed, email.message.EmailMessage)
     return parsed
 
@@ -140,14 +140,14 @@ def test_naive_clock_is_refused() -> None:
 
 def test_message_ids_are_unique() -> None:
     """Every build gets its own Message-ID, the provider reference of the notification."""
-    ids = {build_email(message(), now=NOW)["Message-ID"] for _ in range(50)}
+    ids = {build_email(message(), now=NOW).message_id for _ in range(50)}
     assert len(ids) == 50
 
 
 def test_non_ascii_subject_is_encoded_and_reads_back() -> None:
     """A subject with non-ASCII text travels as RFC 2047 words and decodes to the same text."""
     subject = "Eich cais cynllunio – café £25"
-    raw = to_bytes(build_email(message(subject=subject), now=NOW))
+    raw = build_email(message(subject=subject), now=NOW).data
     assert raw.isascii()
     assert parse(build_email(message(subject=subject), now=NOW))["Subject"] == subject
 
@@ -209,7 +209,7 @@ def test_body_lines_are_short_and_ascii() -> None:
             "html": f"<p>{long_text}</p>",
         }
     )
-    raw = to_bytes(build_email(wide, now=NOW))
+    raw = build_email(wide, now=NOW).data
     body = raw.split(b"\r\n\r\n", 1)[1]
     assert raw.isascii()
     assert max(len(line) for line in body.split(b"\r\n")) <= 78
@@ -220,7 +220,7 @@ def test_body_lines_are_short_and_ascii() -> None:
 
 def test_lines_end_in_crlf_only() -> None:
     """The wire form uses CRLF line endings throughout (no bare LF)."""
-    raw = to_bytes(build_email(message(), now=NOW))
+    raw = build_email(message(), now=NOW).data
     assert b"\n" not in raw.replace(b"\r\n", b"")
 
 
@@ -228,7 +228,7 @@ def test_dkim_signature_verifies(
     signer: DkimSigner, rsa_key: rsa.RSAPrivateKey, lookups: list[bytes]
 ) -> None:
     """A signed message verifies with the key published at <selector>._domainkey.<From domain>."""
-    raw = to_bytes(build_email(message(), now=NOW, dkim=signer))
+    raw = build_email(message(), now=NOW, dkim=signer).data
     assert raw.startswith(b"DKIM-Signature: ")
     assert dkim.verify(raw, dnsfunc=dns_for(rsa_key, lookups))
     assert lookups == [f"{SELECTOR}._domainkey.stratford.gov.uk.".encode()]
@@ -279,7 +279,7 @@ def test_dkim_fails_when_a_signed_part_is_altered(
     signer: DkimSigner, rsa_key: rsa.RSAPrivateKey, lookups: list[bytes], old: bytes, new: bytes
 ) -> None:
     """Changing a signed header or the body breaks the signature."""
-    raw = to_bytes(build_email(message(), now=NOW, dkim=signer))
+    raw = build_email(message(), now=NOW, dkim=signer).data
     assert old in raw
     assert not dkim.verify(raw.replace(old, new, 1), dnsfunc=dns_for(rsa_key, lookups))
 
@@ -288,7 +288,7 @@ def test_dkim_forbids_adding_list_unsubscribe_to_a_statutory_notice(
     signer: DkimSigner, rsa_key: rsa.RSAPrivateKey, lookups: list[bytes]
 ) -> None:
     """List headers are signed even when absent, so one added in transit breaks the signature."""
-    raw = to_bytes(build_email(message(unsubscribe_url=None), now=NOW, dkim=signer))
+    raw = build_email(message(unsubscribe_url=None), now=NOW, dkim=signer).data
     dnsfunc = dns_for(rsa_key, lookups)
     assert dkim.verify(raw, dnsfunc=dnsfunc)
     tampered = raw.replace(
@@ -297,12 +297,11 @@ def test_dkim_forbids_adding_list_unsubscribe_to_a_statutory_notice(
     assert not dkim.verify(tampered, dnsfunc=dnsfunc)
 
 
-def test_serialising_the_built_message_again_gives_the_signed_bytes(signer: DkimSigner) -> None:
-    """to_bytes is stable: what the channel sends is exactly what was signed."""
-    msg = build_email(message(subject="Café – " * 12), now=NOW, dkim=signer)
-    assert to_bytes(msg) == to_bytes(msg)
-    reparsed = message_from_bytes(to_bytes(msg), policy=policy.SMTP.clone(refold_source="none"))
-    assert reparsed.as_bytes() == to_bytes(msg)
+def test_the_signed_bytes_survive_a_reparse_unchanged(signer: DkimSigner) -> None:
+    """The wire bytes are CRLF SMTP form that a parser reads back to the very same bytes."""
+    wire = build_email(message(subject="Café – " * 12), now=NOW, dkim=signer)
+    reparsed = message_from_bytes(wire.data, policy=policy.SMTP.clone(refold_source="none"))
+    assert reparsed.as_bytes() == wire.data
 
 
 def test_signer_can_sign_for_a_fixed_domain(
@@ -404,8 +403,8 @@ def test_every_shipped_template_scores_well_below_the_spam_threshold(
                 unsubscribe_url=None if template.statutory else UNSUBSCRIBE,
             )
             built = build_email(msg, now=datetime.now(UTC), dkim=signer)
-            messages.append(to_bytes(built))
-            names[built["Message-ID"]] = f"{council.code}/{template.event_type}"
+            messages.append(built.data)
+            names[built.message_id] = f"{council.code}/{template.event_type}"
     control = re.sub(rb"(?m)^(Date|Message-ID): [^\r]*\r\n", b"", messages[0])
     statuses = spamassassin_statuses([*messages, control], tmp_path)
     assert set(statuses) == {*names, ""}
