@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Coroutine
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+import uvloop
 
 from notifier.errors import ConfigurationError, NotifierError
 from notifier.settings import Settings, load_settings
@@ -29,7 +29,8 @@ def _settings() -> Settings:
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run on uvloop: the event loop is a measurable share of the worker's CPU."""
+    return uvloop.run(coro)
 
 
 class _Group(click.Group):

@@ -72,7 +72,12 @@ def parse(body: bytes, content_type: str | None = None) -> CaseEvent:
 
 def from_document(document: Any) -> CaseEvent:
     """Validate an already decoded event document."""
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    validator = _validator()
+    error = (
+        None
+        if validator.is_valid(document)
+        else jsonschema.exceptions.best_match(validator.iter_errors(document))
+    )
     if error is not None:
         # The path and the rule, never the offending value: it may be a phone number or a name.
         where = "/".join(str(p) for p in error.absolute_path) or "(event)"

@@ -92,6 +92,7 @@ class Processor:
         unsubscribe_link: LinkMaker | None = None,
     ) -> None:
         self.catalogue = catalogue
+        self._known_types = frozenset(catalogue.event_types())
         self.councils = councils
         self.notifications = notifications
         self.preferences = preferences
@@ -122,7 +123,7 @@ class Processor:
             attempt=delivery.attempt,
         )
         metrics.EVENTS.labels(
-            event_type=event.type if event.type in self.catalogue.event_types() else "unknown"
+            event_type=event.type if event.type in self._known_types else "unknown"
         ).inc()
         customer_id = event.recipient.customer_id
         stored = await self.preferences.get(event.council, customer_id) if customer_id else None

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.model import Channel
 from notifier.preferences.model import Preferences
+from notifier.store.batching import GroupCommit
 from notifier.store.notifications import aware, utcnow
 from notifier.store.tables import customer_audit, customers, notifications
 
@@ -93,11 +94,23 @@ class PreferenceStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # The worker reads a customer per event: concurrent reads share one query.
+        self._reads: GroupCommit[tuple[str, str], Preferences | None] = GroupCommit(
+            self._read_batch, max_batch=BATCH
+        )
 
     async def get(self, council: str, customer_id: str) -> Preferences | None:
+        """A customer's preferences, read at the moment of asking (at send time)."""
+        return await self._reads.submit((council, customer_id))
+
+    async def _read_batch(self, keys: Sequence[tuple[str, str]]) -> list[Preferences | None]:
+        query = select(customers).where(
+            tuple_(customers.c.council, customers.c.customer_id).in_(sorted(set(keys)))
+        )
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(customers).where(_key(council, customer_id)))).first()
-        return _to_preferences(row) if row else None
+            rows = (await conn.execute(query)).all()
+        found = {(row.council, row.customer_id): _to_preferences(row) for row in rows}
+        return [found.get(key) for key in keys]
 
     async def get_many(self, council: str, customer_ids: Sequence[str]) -> dict[str, Preferences]:
         """The stored customers among ``customer_ids``, by id."""

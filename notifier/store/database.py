@@ -28,7 +28,9 @@ def create_engine(url: str) -> AsyncEngine:
         if parsed.get_driver_name() != "asyncpg":
             raise ConfigurationError("NOTIFIER_DATABASE_URL: use postgresql+asyncpg://")
         return create_async_engine(
-            parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+            # No pre-ping: a connection the server dropped fails its first statement, which
+            # invalidates it; the group commit then replays its operations on fresh ones.
+            parsed, pool_size=10, max_overflow=10, hide_parameters=True
         )
     raise ConfigurationError("NOTIFIER_DATABASE_URL: only sqlite and postgresql are supported")
 

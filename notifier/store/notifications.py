@@ -1,15 +1,14 @@
 """Notification records and their status history.
 
-Writes from the worker's many concurrent events are group-committed: ``create``, ``record``,
-``note`` and ``for_event`` queue an operation and wait; one flush at a time runs everything
-queued so far in one transaction (one pooled connection, a handful of statements) and only then
-answers each caller, so a caller still learns of its record only once it is durable. A failed
-flush is replayed one operation per transaction, so one bad operation fails only its own caller.
+Writes from the worker's many concurrent events are group-committed (``batching.py``):
+``create``, ``record``, ``note`` and ``for_event`` queue an operation and wait; one flush at a
+time runs everything queued so far in one transaction (one pooled connection, a handful of
+statements) and only then answers each caller, so a caller still learns of its record only once
+it is durable.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.model import Status, may_move
+from notifier.store.batching import GroupCommit
 from notifier.store.tables import notifications, status_history
 
 
@@ -99,13 +99,12 @@ _COLUMNS = [notifications.c[f.name] for f in dataclasses.fields(Notification)]
 MAX_BATCH = 500
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Op:
-    """One queued store operation and the future its caller waits on."""
+    """One queued store operation."""
 
     kind: str  # "read" | "create" | "record" | "note"
     args: Any
-    future: asyncio.Future[Any]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,8 +132,7 @@ class NotificationStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._queue: list[_Op] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._batches: GroupCommit[_Op, Any] = GroupCommit(self._run, max_batch=MAX_BATCH)
 
     async def create(self, new: NewNotification) -> Notification | None:
         """Insert a notification with its first history entry; None if one already exists for the
@@ -185,48 +183,12 @@ class NotificationStore:
         """Add a history entry that does not change the status (a retry scheduled, a delay)."""
         await self._submit("note", _Note(notification_id, source, reason, attempt))
 
-    # -- group commit ------------------------------------------------------------------------
-
     async def _submit(self, kind: str, args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append(_Op(kind, args, future))
-        flusher = self._flusher
-        if flusher is None or flusher.done() or flusher.get_loop() is not loop:
-            self._flusher = loop.create_task(self._flush_queue())
-        return await future
+        return await self._batches.submit(_Op(kind, args))
 
-    async def _flush_queue(self) -> None:
-        """Flush what is queued, then what queued up meanwhile, until nothing is left."""
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                await self._flush(batch)
-            except BaseException:
-                for op in batch:  # cancelled mid-flush (shutdown): nobody may wait for ever
-                    if not op.future.done():
-                        op.future.cancel()
-                raise
-
-    async def _flush(self, batch: list[_Op]) -> None:
-        try:
-            async with self.engine.begin() as conn:
-                results = await _apply(conn, batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                if not batch[0].future.done():
-                    batch[0].future.set_exception(exc)
-                return
-            for op in batch:  # one transaction each, so only a bad operation fails
-                await self._flush([op])
-            return
-        for op, result in zip(batch, results, strict=True):
-            if op.future.done():
-                continue  # its caller was cancelled; the write stands, as it would have
-            if isinstance(result, Exception):
-                op.future.set_exception(result)
-            else:
-                op.future.set_result(result)
+    async def _run(self, batch: Sequence[_Op]) -> list[Any]:
+        async with self.engine.begin() as conn:
+            return await _apply(conn, batch)
 
     async def history(self, notification_id: str) -> list[HistoryEntry]:
         query = (
@@ -273,7 +235,7 @@ class NotificationStore:
         return [Notification.from_row(r) for r in rows]
 
 
-async def _apply(conn: AsyncConnection, batch: list[_Op]) -> list[Any]:
+async def _apply(conn: AsyncConnection, batch: Sequence[_Op]) -> list[Any]:
     """Carry out ``batch`` in one transaction; one result (or exception) per operation."""
     now = utcnow()
     results: list[Any] = [None] * len(batch)
@@ -294,7 +256,7 @@ async def _apply(conn: AsyncConnection, batch: list[_Op]) -> list[Any]:
 
 
 async def _reads(
-    conn: AsyncConnection, batch: list[_Op], indexes: list[int], results: list[Any]
+    conn: AsyncConnection, batch: Sequence[_Op], indexes: list[int], results: list[Any]
 ) -> None:
     keys = {batch[i].args for i in indexes}
     query = select(*_COLUMNS).where(
@@ -316,7 +278,7 @@ def _insert_ignoring_duplicates(conn: AsyncConnection) -> Insert:
 
 async def _creates(
     conn: AsyncConnection,
-    batch: list[_Op],
+    batch: Sequence[_Op],
     indexes: list[int],
     results: list[Any],
     history: list[dict[str, Any]],
@@ -348,7 +310,7 @@ async def _creates(
 
 async def _changes(
     conn: AsyncConnection,
-    batch: list[_Op],
+    batch: Sequence[_Op],
     indexes: list[int],
     results: list[Any],
     history: list[dict[str, Any]],
