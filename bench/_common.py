@@ -186,16 +186,30 @@ class WorkerProcess:
                 await asyncio.sleep(0.1)
         raise RuntimeError("worker not ready in time")
 
+    def processes(self) -> list[psutil.Process]:
+        """The service process and its extra worker processes (NOTIFIER_WORKER_PROCESSES)."""
+        with contextlib.suppress(psutil.Error):
+            return [self.ps, *self.ps.children(recursive=True)]
+        return [self.ps]
+
     def cpu_seconds(self) -> float:
-        times = self.ps.cpu_times()
-        return float(times.user + times.system)
+        """CPU of every worker process together (the children's own times, while they live)."""
+        total = 0.0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += float(times.user + times.system)
+        return total
 
     def peak_rss_mb(self) -> float:
-        """VmHWM: the most resident memory the process ever had."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float(self.ps.memory_info().rss) / 2**20
+        """VmHWM of the largest worker process: the most resident memory one process had."""
+        peaks = [0.0]
+        for proc in self.processes():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks.append(int(line.split()[1]) / 1024)
+        return max(peaks)
 
     def stop(self) -> int:
         if self.process.poll() is None:

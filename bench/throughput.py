@@ -235,9 +235,9 @@ def _cpu_by_role(worker: WorkerProcess, sinks: Sinks) -> dict[str, float]:
     """CPU seconds so far of the worker, the sinks, RabbitMQ, and everything else on the machine
     (PostgreSQL's backends come and go, so they are counted in the rest)."""
     roles = {"worker": 0.0, "sinks": 0.0, "rabbitmq": 0.0}
-    for role, proc in (("worker", worker.ps), ("sinks", sinks.ps)):
-        with contextlib.suppress(psutil.Error):
-            roles[role] += sum(proc.cpu_times()[:2])
+    roles["worker"] = worker.cpu_seconds()
+    with contextlib.suppress(psutil.Error):
+        roles["sinks"] += sum(sinks.ps.cpu_times()[:2])
     for proc in psutil.process_iter(["name"]):
         if proc.info["name"] == "beam.smp":
             with contextlib.suppress(psutil.Error):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Coroutine, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -112,8 +114,11 @@ class Service:
         from notifier.web.mount import preference_routers
 
         return preference_routers(
-            self.settings, engine=self.engine, catalogue=self.catalogue,
-            councils=self.councils, links=self.links,
+            self.settings,
+            engine=self.engine,
+            catalogue=self.catalogue,
+            councils=self.councils,
+            links=self.links,
         )
 
     def _webhook_routers(self) -> list[APIRouter]:
@@ -171,6 +176,8 @@ class Service:
                 await self.broker.connect()
                 if worker:
                     tasks.append(asyncio.create_task(self._purge_periodically()))
+                    if self.settings.worker_processes > 1:
+                        tasks.append(asyncio.create_task(self._extra_workers()))
                     tasks.extend(asyncio.create_task(job) for job in self._letter_jobs())
                     consumer = Worker(
                         self.broker,
@@ -216,6 +223,43 @@ class Service:
             except Exception as exc:
                 log.warning("retention.purge_failed", error=type(exc).__name__)
             await asyncio.sleep(every)
+
+    async def _extra_workers(self) -> None:
+        """Keep NOTIFIER_WORKER_PROCESSES - 1 more ``notifier worker`` processes running beside
+        this one; when cancelled (shutdown), stop them gracefully and wait for them."""
+        env = {**os.environ, "NOTIFIER_WORKER_PROCESSES": "1"}
+        command = [sys.executable, "-m", "notifier", "worker"]
+        children: list[asyncio.subprocess.Process] = []
+
+        async def keep_running() -> None:
+            child = await asyncio.create_subprocess_exec(*command, env=env)
+            children.append(child)
+            while True:
+                code = await child.wait()
+                log.warning("worker.process_exited", exit_code=code)
+                await asyncio.sleep(1)  # a process that dies at once must not spin
+                children.remove(child)
+                child = await asyncio.create_subprocess_exec(*command, env=env)
+                children.append(child)
+
+        keepers = [
+            asyncio.create_task(keep_running()) for _ in range(self.settings.worker_processes - 1)
+        ]
+        try:
+            await asyncio.gather(*keepers)
+        finally:
+            for keeper in keepers:
+                keeper.cancel()
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+            grace = self.settings.shutdown_grace + 10
+            for child in children:
+                try:
+                    await asyncio.wait_for(child.wait(), grace)
+                except TimeoutError:
+                    child.kill()
+                    await child.wait()
 
     def _letter_jobs(self) -> list[Coroutine[Any, Any, None]]:
         """The daily print cut-off and the polling of print reports (worker role, with a real

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     retry_delays: Annotated[tuple[str, ...], NoDecode] = ("30s", "5m", "30m", "2h")
     max_attempts: int = Field(default=8, ge=1, le=100)
     max_deliveries: int = Field(default=5, ge=1, le=100)
+    # Worker processes `notifier run`/`notifier worker` keep running (one per core is typical).
+    worker_processes: int = Field(default=1, ge=1, le=64)
 
     # Store
     database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./var/notifier.db")

@@ -137,3 +137,35 @@ async def test_sigterm_finishes_in_flight_work_and_exits_zero(
     assert service.wait(30) == 0
     logs = service.logs()
     assert "service.stopped" in logs
+
+
+async def test_extra_worker_processes_consume_and_stop_with_the_service(
+    service: ServiceProcess, amqp_url: str
+) -> None:
+    """NOTIFIER_WORKER_PROCESSES=2 puts two consumers on the work queue; SIGTERM stops both."""
+    import aio_pika
+    import psutil
+
+    service.env["NOTIFIER_WORKER_PROCESSES"] = "2"
+    service.start()
+    await service.wait_ready()
+    deadline = time.monotonic() + 30
+    consumers = 0
+    while time.monotonic() < deadline and consumers < 2:
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue("notifier.events", passive=True)
+            consumers = queue.declaration_result.consumer_count or 0
+        await asyncio.sleep(0.1)
+    assert consumers == 2
+    assert service.process is not None
+    children = psutil.Process(service.process.pid).children()
+    assert len(children) == 1
+    await publish_raw(amqp_url, [make_event() for _ in range(20)])
+    await wait_for_files(service.outbox / "email", 20, timeout=10)
+    service.signal(signal.SIGTERM)
+    assert service.wait(40) == 0
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    assert service.logs().count('"service.stopped"') == 2  # both stopped gracefully
