@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.channels.base import LetterMessage, Message
-from notifier.errors import PermanentFailure, TechnicalFailure
-from notifier.letters.address import InvalidAddress
-from notifier.letters.render import LetterError, render_letter
+from notifier.errors import TechnicalFailure
+from notifier.letters.render import render_for_post
 from notifier.letters.spool import Spool, SpooledLetter, postage_class
 from notifier.model import Receipt, Status
 from notifier.settings import Settings
@@ -53,16 +52,12 @@ class SpoolingLetterChannel:
         return cls(Spool(engine, settings.spool_dir), owns_engine=owns)
 
     async def send(self, message: Message) -> Receipt:
-        assert isinstance(message, LetterMessage)
+        if not isinstance(message, LetterMessage):
+            raise TypeError(f"the letter channel cannot send a {type(message).__name__}")
         receipt = Receipt(Status.CREATED, provider_ref=None)
         if await self.spool.contains(message.notification_id):
             return receipt  # a redelivery: the letter is spooled (or batched) already
-        try:
-            letter = render_letter(message)
-        except InvalidAddress as exc:
-            raise PermanentFailure("invalid-address", exc.code) from None
-        except LetterError as exc:
-            raise PermanentFailure(exc.code) from None
+        letter = render_for_post(message)
         record = SpooledLetter(
             notification_id=message.notification_id,
             council=message.council.code,

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from notifier.channels.base import EmailMessage, LetterMessage, Message, SmsMessage
 from notifier.channels.mime import build_email
-from notifier.errors import PermanentFailure, TechnicalFailure
-from notifier.letters.address import InvalidAddress
-from notifier.letters.render import LetterError, render_letter
+from notifier.errors import TechnicalFailure
+from notifier.letters.render import render_for_post
 from notifier.model import Receipt, Status
 
 
@@ -65,7 +64,8 @@ class EmailOutbox(_Outbox):
     suffix = ".eml"
 
     async def send(self, message: Message) -> Receipt:
-        assert isinstance(message, EmailMessage)
+        if not isinstance(message, EmailMessage):
+            raise TypeError(f"the email channel cannot send a {type(message).__name__}")
         wire = build_email(message, now=datetime.now(UTC))
         return await self._write(message.notification_id, wire.data)
 
@@ -78,7 +78,8 @@ class SmsOutbox(_Outbox):
     suffix = ".json"
 
     async def send(self, message: Message) -> Receipt:
-        assert isinstance(message, SmsMessage)
+        if not isinstance(message, SmsMessage):
+            raise TypeError(f"the SMS channel cannot send a {type(message).__name__}")
         document = {
             "to": message.to,
             "from": message.council.sms_sender,
@@ -97,13 +98,7 @@ class LetterOutbox(_Outbox):
     suffix = ".pdf"
 
     async def send(self, message: Message) -> Receipt:
-        assert isinstance(message, LetterMessage)
-        try:
-            letter = render_letter(message)
-        except InvalidAddress as exc:
-            raise PermanentFailure("invalid-address", exc.code) from None
-        except LetterError as exc:
-            # Too long, or a character no font can print: no retry will change that, but
-            # another channel may still reach the resident.
-            raise PermanentFailure(exc.code) from None
+        if not isinstance(message, LetterMessage):
+            raise TypeError(f"the letter channel cannot send a {type(message).__name__}")
+        letter = render_for_post(message)
         return await self._write(message.notification_id, letter.pdf)

@@ -19,9 +19,9 @@ from reportlab.pdfgen.canvas import Canvas
 
 from notifier.channels.base import LetterMessage
 from notifier.councils import Council
-from notifier.errors import ConfigurationError
+from notifier.errors import ConfigurationError, PermanentFailure
 from notifier.letters import fonts
-from notifier.letters.address import PostalAddress, normalise_address
+from notifier.letters.address import InvalidAddress, PostalAddress, normalise_address
 from notifier.letters.geometry import FOOTER_RIGHT, LOGO, MAX_PAGES, PAGE_HEIGHT, PAGE_WIDTH
 from notifier.letters.layout import (
     Footer,
@@ -71,6 +71,18 @@ class RenderedLetter:
 def page_count(message: LetterMessage) -> int:
     """How many pages the letter takes, without drawing it (the address is not checked)."""
     return len(layout_letter(message).pages)
+
+
+def render_for_post(message: LetterMessage) -> RenderedLetter:
+    """``render_letter`` for a channel: an address that cannot be posted to, or a letter that
+    cannot be printed, is a PermanentFailure (no retry changes it; another channel may still
+    reach the resident). Codes only: the address never reaches the failure's text."""
+    try:
+        return render_letter(message)
+    except InvalidAddress as exc:
+        raise PermanentFailure("invalid-address", exc.code) from None
+    except LetterError as exc:
+        raise PermanentFailure(exc.code) from None
 
 
 def render_letter(message: LetterMessage, *, allow_international: bool = True) -> RenderedLetter:
