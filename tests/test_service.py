@@ -12,6 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from notifier.preferences.model import Preferences
+from notifier.preferences.store import PreferenceStore
 from notifier.store.database import create_engine
 from notifier.store.notifications import NotificationStore
 from notifier.store.tables import notifications
@@ -169,3 +171,61 @@ async def test_extra_worker_processes_consume_and_stop_with_the_service(
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
     assert service.logs().count('"service.stopped"') == 2  # both stopped gracefully
+
+
+async def test_email_through_smtp_arrives_with_text_html_and_every_header(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    """With NOTIFIER_EMAIL_PROVIDER=smtp, the relay receives one message that parses into a
+    text and an HTML part with Date, Message-ID, From, Reply-To and, for an optional message,
+    the RFC 8058 one-click unsubscribe headers pointing at our endpoint."""
+    from email import message_from_bytes, policy
+
+    from tests.fakes.smtp import FakeSmtpServer
+
+    async with FakeSmtpServer() as relay:
+        service = ServiceProcess(
+            tmp_path,
+            amqp_url,
+            NOTIFIER_EMAIL_PROVIDER="smtp",
+            NOTIFIER_SMTP_HOST=relay.host,
+            NOTIFIER_SMTP_PORT=str(relay.port),
+            NOTIFIER_SMTP_TLS="none",
+            NOTIFIER_PUBLIC_URL="https://notify.example.gov.uk",
+        )
+        try:
+            service.start()
+            await service.wait_ready()
+            # A stored customer: only they have a record an unsubscribe can change.
+            engine = create_engine(service.database_url)
+            try:
+                await PreferenceStore(engine).put(
+                    Preferences(
+                        council="sdc",
+                        customer_id="SDC-000123",
+                        email="alex@example.org",
+                        quiet_hours=None,
+                    ),
+                    actor="test",
+                )
+            finally:
+                await engine.dispose()
+            await publish_raw(amqp_url, [make_event()])
+            deadline = time.monotonic() + 10
+            while not relay.messages and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            await asyncio.to_thread(service.stop)  # the relay lives in this loop: keep it going
+    [received] = relay.messages
+    assert received.rcpt_tos == ("alex@example.org",)
+    mail = message_from_bytes(received.data, policy=policy.default)
+    assert mail.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "24/01234/FUL" in text and '<html lang="en-GB"' in html
+    assert mail["From"] == "Stratford-on-Avon District Council <notifications@stratford.gov.uk>"
+    assert mail["Reply-To"] == "customer.services@stratford.gov.uk"
+    assert mail["Message-ID"].endswith("@stratford.gov.uk>") and mail["Date"]
+    assert mail["List-Unsubscribe"].startswith("<https://notify.example.gov.uk/unsubscribe/")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

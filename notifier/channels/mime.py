@@ -158,8 +158,9 @@ def build_email(
 
 
 def _header(name: str, value: str) -> str:
-    """One header line: ASCII as it is when short, else RFC 2047 encoded and folded at 78."""
-    if value.isascii() and len(name) + 2 + len(value) <= 78:
+    """One header line: ASCII as it is when short or unfoldable (a URL: up to 998 is allowed),
+    else folded at 78, RFC 2047 encoded when not ASCII."""
+    if value.isascii() and (len(name) + 2 + len(value) <= 78 or " " not in value):
         return f"{name}: {value}\r\n"
     charset = "us-ascii" if value.isascii() else "utf-8"
     return f"{name}: {Header(value, charset, header_name=name).encode(linesep=CRLF)}\r\n"
