@@ -146,8 +146,10 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
 
-    async def run(self, *, worker: bool = True, http: bool = True) -> None:
-        """Run until stopped by a signal or ``stop()``, then shut down in order."""
+    async def run(self, *, worker: bool = True, http: bool = True, jobs: bool = True) -> None:
+        """Run until stopped by a signal or ``stop()``, then shut down in order. ``jobs``: the
+        scheduled work (retention purge, letter cut-off, print reports) and any extra worker
+        processes; off in those extra processes themselves, so it runs once."""
         if self.settings.is_sqlite:
             await migrate.upgrade(self.engine)
         server = (
@@ -174,11 +176,12 @@ class Service:
                     tasks.append(server_task)
                 # Both roles publish outcomes (the HTTP port for provider webhooks).
                 await self.broker.connect()
-                if worker:
+                if worker and jobs:
                     tasks.append(asyncio.create_task(self._purge_periodically()))
                     if self.settings.worker_processes > 1:
                         tasks.append(asyncio.create_task(self._extra_workers()))
                     tasks.extend(asyncio.create_task(job) for job in self._letter_jobs())
+                if worker:
                     consumer = Worker(
                         self.broker,
                         self.processor(self.broker),
@@ -228,7 +231,7 @@ class Service:
         """Keep NOTIFIER_WORKER_PROCESSES - 1 more ``notifier worker`` processes running beside
         this one; when cancelled (shutdown), stop them gracefully and wait for them."""
         env = {**os.environ, "NOTIFIER_WORKER_PROCESSES": "1"}
-        command = [sys.executable, "-m", "notifier", "worker"]
+        command = [sys.executable, "-m", "notifier", "worker", "--consume-only"]
         children: list[asyncio.subprocess.Process] = []
 
         async def keep_running() -> None:

@@ -22,11 +22,17 @@ def run() -> None:
 
 
 @click.command()
-def worker() -> None:
+@click.option(
+    "--consume-only",
+    is_flag=True,
+    hidden=True,
+    help="Only consume: no scheduled jobs (for the extra processes `run` starts itself).",
+)
+def worker(consume_only: bool) -> None:
     """Run only the worker (no HTTP port)."""
     from notifier.app import Service
 
-    common.run(Service(common.load()).run(worker=True, http=False))
+    common.run(Service(common.load()).run(worker=True, http=False, jobs=not consume_only))
 
 
 @click.command()
