@@ -47,3 +47,25 @@ def make_event(**changes: Any) -> dict[str, Any]:
 
 def body(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
+
+
+def load_event(
+    reference: str, seq: int, *, sms: bool, customer: str | None = None, **personalisation: Any
+) -> dict[str, Any]:
+    """A planning event for load and fault runs: its own case reference, an unknown customer
+    with only an email address or only a mobile. Urgent, so SMS is never held back by quiet
+    hours whatever time the run starts."""
+    recipient: dict[str, Any] = {
+        "customer_id": customer or f"{reference}-{seq}",
+        "name": "Alex Smith",
+    }
+    if sms:
+        recipient["mobile"] = f"07700 900{seq % 1000:03d}"
+    else:
+        recipient["email"] = f"resident{seq}@example.org"
+    return make_event(
+        subject=reference,
+        recipient=recipient,
+        urgent=True,
+        personalisation={**SAMPLE["data"]["personalisation"], **personalisation},
+    )

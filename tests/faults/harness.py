@@ -25,6 +25,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 
+from tests.events import load_event
 from tests.fakes.smtp import FakeSmtpServer
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, RecordedRequest
 from tests.faults.gate import Gate
@@ -42,33 +43,8 @@ def reference(seq: int) -> str:
 
 
 def event(seq: int, *, sms: bool = False, **personalisation: Any) -> dict[str, Any]:
-    """A planning event for an unknown customer with only an email address or only a mobile.
-
-    Urgent, so SMS is never held back by quiet hours whatever time the suite runs."""
-    recipient: dict[str, Any] = {"customer_id": f"FLT-{seq}", "name": "Alex Smith"}
-    if sms:
-        recipient["mobile"] = f"07700 900{seq % 1000:03d}"
-    else:
-        recipient["email"] = f"resident{seq}@example.org"
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/councils/sdc/planning",
-        "type": "planning.application.received",
-        "time": "2026-11-29T10:15:00Z",
-        "subject": reference(seq),
-        "datacontenttype": "application/json",
-        "data": {
-            "council": "sdc",
-            "recipient": recipient,
-            "personalisation": {
-                "application_address": "10 High Street",
-                "decision_due": "2027-01-24",
-                **personalisation,
-            },
-            "urgent": True,
-        },
-    }
+    """A fault-run event whose case reference carries ``seq``."""
+    return load_event(reference(seq), seq, sms=sms, customer=f"FLT-{seq}", **personalisation)
 
 
 def mixed(count: int, first: int = 0, sms_every: int = 2) -> list[dict[str, Any]]:
