@@ -9,6 +9,7 @@ from typing import Any
 
 from jinja2 import PackageLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
@@ -95,6 +96,25 @@ def _environment(finalize: Any) -> ImmutableSandboxedEnvironment:
 # Bodies are Markdown, so values are escaped as they go in; subjects and texts are plain.
 markdown_env = _environment(escape_markdown)
 plain_env = _environment(_plain)
+_URL = re.compile(r"https://[^\s<>\"]*[^\s<>\".,;:!?)]")
+_LINK_STYLE = "color:#1d70b8;text-decoration:underline;"
+
+
+def linkify(text: str) -> Markup:
+    """Text for HTML, escaped, with its https:// addresses as links."""
+    parts: list[Markup] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = escape(match[0])
+        parts += [
+            escape(text[last : match.start()]),
+            Markup(f'<a href="{url}" style="{_LINK_STYLE}">{url}</a>'),
+        ]
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)
+
+
 # Layouts (the HTML email frame) are package files rendered with HTML autoescaping.
 autoescape_env = ImmutableSandboxedEnvironment(
     loader=PackageLoader("notifier.templates", "layouts"),
@@ -103,3 +123,4 @@ autoescape_env = ImmutableSandboxedEnvironment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+autoescape_env.filters["linkify"] = linkify
