@@ -139,10 +139,14 @@ class Processor:
             )
         except InvalidEvent as exc:
             return Dead(exc.reason, exc.detail)
-        existing = {
-            n.channel: n for n in await self.notifications.for_event(event.source, event.id)
-        }
         replay = delivery.redelivered or delivery.attempt > 0
+        # A first delivery needs no read: the unique constraint answers "seen before?" when the
+        # notification is created. Replays (and suppressions, rare) look at what is there.
+        existing = (
+            {n.channel: n for n in await self.notifications.for_event(event.source, event.id)}
+            if replay or decided.suppression is not None
+            else {}
+        )
         if decided.suppression is not None:
             return await self._suppress(event, decided, existing, replay)
         if replay:  # preferences may have changed while it waited: close channels now unused
