@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, TypeVar
 
 from notifier.councils import Council
 from notifier.model import Receipt
@@ -70,3 +70,13 @@ class Channel(Protocol):
     async def aclose(self) -> None:
         """Release connections; the channel is not used afterwards."""
         ...
+
+
+M = TypeVar("M", EmailMessage, SmsMessage, LetterMessage)
+
+
+def expect(message: Message, kind: type[M]) -> M:
+    """``message`` as the kind a channel takes; TypeError (a wiring bug) for any other."""
+    if not isinstance(message, kind):
+        raise TypeError(f"a {kind.__name__} channel cannot send a {type(message).__name__}")
+    return message

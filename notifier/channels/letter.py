@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.channels.base import LetterMessage, Message
+from notifier.channels.base import LetterMessage, Message, expect
 from notifier.errors import TechnicalFailure
 from notifier.letters.render import render_for_post
 from notifier.letters.spool import Spool, SpooledLetter, postage_class
@@ -52,8 +52,7 @@ class SpoolingLetterChannel:
         return cls(Spool(engine, settings.spool_dir), owns_engine=owns)
 
     async def send(self, message: Message) -> Receipt:
-        if not isinstance(message, LetterMessage):
-            raise TypeError(f"the letter channel cannot send a {type(message).__name__}")
+        message = expect(message, LetterMessage)
         receipt = Receipt(Status.CREATED, provider_ref=None)
         if await self.spool.contains(message.notification_id):
             return receipt  # a redelivery: the letter is spooled (or batched) already

@@ -170,10 +170,14 @@ def _part(boundary: str, subtype: str, text: str) -> bytes:
     """A text part, UTF-8 in quoted-printable (lines of at most 76 characters, CRLF)."""
     body = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
     return (
-        f"--{boundary}\r\n"
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode("ascii") + body.replace(b"\n", b"\r\n") + b"\r\n"
+        (
+            f"--{boundary}\r\n"
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        ).encode("ascii")
+        + body.replace(b"\n", b"\r\n")
+        + b"\r\n"
+    )
 
 
 def recipient(message: EmailMessage) -> str:

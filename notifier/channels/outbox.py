@@ -14,7 +14,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from notifier.channels.base import EmailMessage, LetterMessage, Message, SmsMessage
+from notifier.channels.base import EmailMessage, LetterMessage, Message, SmsMessage, expect
 from notifier.channels.mime import build_email
 from notifier.errors import TechnicalFailure
 from notifier.letters.render import render_for_post
@@ -64,8 +64,7 @@ class EmailOutbox(_Outbox):
     suffix = ".eml"
 
     async def send(self, message: Message) -> Receipt:
-        if not isinstance(message, EmailMessage):
-            raise TypeError(f"the email channel cannot send a {type(message).__name__}")
+        message = expect(message, EmailMessage)
         wire = build_email(message, now=datetime.now(UTC))
         return await self._write(message.notification_id, wire.data)
 
@@ -78,8 +77,7 @@ class SmsOutbox(_Outbox):
     suffix = ".json"
 
     async def send(self, message: Message) -> Receipt:
-        if not isinstance(message, SmsMessage):
-            raise TypeError(f"the SMS channel cannot send a {type(message).__name__}")
+        message = expect(message, SmsMessage)
         document = {
             "to": message.to,
             "from": message.council.sms_sender,
@@ -98,7 +96,6 @@ class LetterOutbox(_Outbox):
     suffix = ".pdf"
 
     async def send(self, message: Message) -> Receipt:
-        if not isinstance(message, LetterMessage):
-            raise TypeError(f"the letter channel cannot send a {type(message).__name__}")
+        message = expect(message, LetterMessage)
         letter = render_for_post(message)
         return await self._write(message.notification_id, letter.pdf)

@@ -29,7 +29,7 @@ from aiosmtplib import (
     SMTPServerDisconnected,
 )
 
-from notifier.channels.base import EmailMessage, Message
+from notifier.channels.base import EmailMessage, Message, expect
 from notifier.channels.mime import DkimSigner, build_email, envelope_sender, recipient
 from notifier.errors import (
     ConfigurationError,
@@ -263,8 +263,7 @@ class SmtpChannel:
 
     async def send(self, message: Message) -> Receipt:
         """Hand one message to the relay; ``sent`` once it answers 250 to the data."""
-        if not isinstance(message, EmailMessage):
-            raise TypeError(f"the email channel cannot send a {type(message).__name__}")
+        message = expect(message, EmailMessage)
         if self._closed:
             raise TechnicalFailure("smtp-channel-closed")
         wire = build_email(message, now=self._clock(), dkim=self._dkim)

@@ -21,7 +21,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from notifier.channels.base import Message, SmsMessage
+from notifier.channels.base import Message, SmsMessage, expect
 from notifier.channels.mobile import (
     InvalidMobile,
     is_messaging_service_sid,
@@ -165,8 +165,7 @@ class TwilioChannel:
 
     async def send(self, message: Message) -> Receipt:
         """Post one text message to Twilio's Messages API."""
-        if not isinstance(message, SmsMessage):
-            raise TypeError(f"the sms channel cannot send a {type(message).__name__}")
+        message = expect(message, SmsMessage)
         try:
             to = normalise_uk_mobile(message.to, allow_fiction_range=self._allow_fiction_range)
         except InvalidMobile as exc:
