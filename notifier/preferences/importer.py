@@ -23,8 +23,9 @@ LIST_COLUMNS = ("channel_order", "topic_opt_outs")
 TEXT_COLUMNS = ("name", "email", "mobile", "language", "accessible_format", "quiet_hours")
 COLUMNS = ("customer_id", *TEXT_COLUMNS, *sorted(FLAGS), *LIST_COLUMNS, *ADDRESS_COLUMNS)
 # The resident's choices: an empty cell keeps what is stored rather than clearing it.
-KEEP_WHEN_EMPTY = frozenset({*LIST_COLUMNS, "sms_opted_out", "quiet_hours", "accessible_format",
-                             "language"})
+KEEP_WHEN_EMPTY = frozenset(
+    {*LIST_COLUMNS, "sms_opted_out", "quiet_hours", "accessible_format", "language"}
+)
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0", ""})
 _SEPARATORS = re.compile(r"[\s,;|]+")

@@ -117,8 +117,10 @@ class PreferenceStore:
         found: dict[str, Preferences] = {}
         async with self.engine.connect() as conn:
             for start in range(0, len(customer_ids), BATCH):
-                query = select(customers).where(customers.c.council == council).where(
-                    customers.c.customer_id.in_(customer_ids[start : start + BATCH])
+                query = (
+                    select(customers)
+                    .where(customers.c.council == council)
+                    .where(customers.c.customer_id.in_(customer_ids[start : start + BATCH]))
                 )
                 for row in (await conn.execute(query)).all():
                     found[row.customer_id] = _to_preferences(row)
@@ -216,8 +218,12 @@ class PreferenceStore:
     async def audit_trail(self, council: str, customer_id: str) -> list[AuditEntry]:
         """Every recorded change to one customer, oldest first."""
         query = (
-            select(customer_audit.c.at, customer_audit.c.actor, customer_audit.c.action,
-                   customer_audit.c.fields)
+            select(
+                customer_audit.c.at,
+                customer_audit.c.actor,
+                customer_audit.c.action,
+                customer_audit.c.fields,
+            )
             .where(customer_audit.c.council == council)
             .where(customer_audit.c.customer_id == customer_id)
             .order_by(customer_audit.c.id)
@@ -249,12 +255,20 @@ async def _put_chunk(
         values = _to_row(preferences)
         row = existing.get((council, customer_id))
         if row is None:
-            inserts.append({"council": council, "customer_id": customer_id, **values,
-                            "created_at": now, "updated_at": now})
+            inserts.append(
+                {
+                    "council": council,
+                    "customer_id": customer_id,
+                    **values,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             audit.append((council, customer_id, "create", sorted(values)))
         elif changed := _changed(row, values):
-            updates.append({"k_council": council, "k_customer_id": customer_id, **values,
-                            "updated_at": now})
+            updates.append(
+                {"k_council": council, "k_customer_id": customer_id, **values, "updated_at": now}
+            )
             audit.append((council, customer_id, "update", changed))
     if inserts:
         await conn.execute(insert(customers), inserts)
@@ -279,8 +293,14 @@ async def _audit(
     await conn.execute(
         insert(customer_audit),
         [
-            {"council": council, "customer_id": customer_id, "at": at, "actor": actor,
-             "action": action, "fields": fields}
+            {
+                "council": council,
+                "customer_id": customer_id,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "fields": fields,
+            }
             for council, customer_id, action, fields in entries
         ],
     )

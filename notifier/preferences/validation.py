@@ -19,8 +19,16 @@ from notifier.model import Channel
 from notifier.preferences.model import ACCESSIBLE_FORMATS
 
 LANGUAGES = ("en", "cy")
-FLAGS = frozenset({"email_verified", "mobile_verified", "address_verified", "sms_opted_out",
-                   "do_not_contact", "deceased"})
+FLAGS = frozenset(
+    {
+        "email_verified",
+        "mobile_verified",
+        "address_verified",
+        "sms_opted_out",
+        "do_not_contact",
+        "deceased",
+    }
+)
 MAX_NAME = 200
 MAX_EMAIL = 320
 CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
@@ -40,7 +48,8 @@ class FieldError(ValueError):
 def customer_id(value: str) -> str:
     if not CUSTOMER_ID.fullmatch(value):
         raise FieldError(
-            "customer_id", "invalid-customer-id",
+            "customer_id",
+            "invalid-customer-id",
             "Customer id must be 1 to 100 letters, digits or . _ : - and start with a letter "
             "or digit",
         )
@@ -65,7 +74,8 @@ def _email(value: str | None) -> str | None:
     except EmailNotValidError:
         # The library's own messages may quote parts of the address.
         raise FieldError(
-            "email", "invalid-email",
+            "email",
+            "invalid-email",
             "Enter an email address in the correct format, like name@example.com",
         ) from None
 
@@ -113,7 +123,8 @@ def _topic_opt_outs(value: list[str] | tuple[str, ...], topics: Collection[str])
             )
         if channel and channel not in {str(c) for c in Channel}:
             raise FieldError(
-                "topic_opt_outs", "unknown-channel",
+                "topic_opt_outs",
+                "unknown-channel",
                 "A channel after a topic (topic:channel) is email, sms or letter",
             )
     return frozenset(value)
@@ -166,7 +177,11 @@ def check_customer(
     broken = {e.field for e in errors}
     for detail in ("email", "mobile", "address"):
         if values.get(f"{detail}_verified") and not values.get(detail) and detail not in broken:
-            errors.append(FieldError(
-                f"{detail}_verified", "nothing-to-verify", f"There is no {detail} to be verified"
-            ))
+            errors.append(
+                FieldError(
+                    f"{detail}_verified",
+                    "nothing-to-verify",
+                    f"There is no {detail} to be verified",
+                )
+            )
     return values, errors

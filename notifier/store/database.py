@@ -30,7 +30,10 @@ def create_engine(url: str) -> AsyncEngine:
         return create_async_engine(
             # No pre-ping: a connection the server dropped fails its first statement, which
             # invalidates it; the group commit then replays its operations on fresh ones.
-            parsed, pool_size=10, max_overflow=10, hide_parameters=True
+            parsed,
+            pool_size=10,
+            max_overflow=10,
+            hide_parameters=True,
         )
     raise ConfigurationError("NOTIFIER_DATABASE_URL: only sqlite and postgresql are supported")
 

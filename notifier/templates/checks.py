@@ -216,8 +216,11 @@ def _finder(template: Template, council: Council) -> Finder:
 def used_variables(template: Template) -> set[str]:
     """The names the template's subject, text message and body read from their context."""
     used: set[str] = set()
-    for env, source in ((plain_env, template.subject), (plain_env, template.sms),
-                        (markdown_env, template.body)):
+    for env, source in (
+        (plain_env, template.subject),
+        (plain_env, template.sms),
+        (markdown_env, template.body),
+    ):
         used |= meta.find_undeclared_variables(env.parse(source))
     return used - ALWAYS_AVAILABLE
 
@@ -245,8 +248,13 @@ def _check_email(
     subject = render_email(template, values).subject
     body = plain_text(render_letter(template, values).blocks)  # the email text less its footer
     if len(subject) > MAX_SUBJECT_CHARACTERS:
-        found.append(finding(Channel.EMAIL, SUBJECT_LENGTH,
-                             f"{len(subject)} characters > {MAX_SUBJECT_CHARACTERS}: {subject}"))
+        found.append(
+            finding(
+                Channel.EMAIL,
+                SUBJECT_LENGTH,
+                f"{len(subject)} characters > {MAX_SUBJECT_CHARACTERS}: {subject}",
+            )
+        )
     found += _check_words(f"{subject}\n{body}", Channel.EMAIL, finding)
     measured = _check_text(body, Channel.EMAIL, finding, found)
     return {
@@ -261,9 +269,14 @@ def _check_sms(
 ) -> dict[str, Any]:
     sms = prepare(render_sms_text(template, values))
     if sms.fragments > template.sms_fragment_limit:
-        found.append(finding(Channel.SMS, SMS_FRAGMENTS,
-                             f"{sms.fragments} fragments > {template.sms_fragment_limit} "
-                             f"({len(sms.body)} characters, {sms.encoding})"))
+        found.append(
+            finding(
+                Channel.SMS,
+                SMS_FRAGMENTS,
+                f"{sms.fragments} fragments > {template.sms_fragment_limit} "
+                f"({len(sms.body)} characters, {sms.encoding})",
+            )
+        )
     found += _check_words(sms.body, Channel.SMS, finding)
     measured = _check_text(sms.body, Channel.SMS, finding, found)
     return {
@@ -279,8 +292,11 @@ def _check_text(
     for sentence in readability.sentences(text):
         length = len(readability.words(sentence))
         if length > MAX_SENTENCE_WORDS:
-            found.append(finding(channel, SENTENCE_LENGTH,
-                                 f"{length} words > {MAX_SENTENCE_WORDS}: {sentence}"))
+            found.append(
+                finding(
+                    channel, SENTENCE_LENGTH, f"{length} words > {MAX_SENTENCE_WORDS}: {sentence}"
+                )
+            )
     measured = readability.measure(text)
     if measured.grade > MAX_GRADE:
         found.append(finding(channel, READING_GRADE, f"grade {measured.grade:.1f} > {MAX_GRADE:g}"))
@@ -345,8 +361,13 @@ def _check_letter(
         measured[key] = pages
         if pages > template.letter_page_limit:
             print_size = "large print" if large_print else "standard print"
-            found.append(finding(Channel.LETTER, LETTER_PAGES,
-                                 f"{print_size}: {pages} pages > {template.letter_page_limit}"))
+            found.append(
+                finding(
+                    Channel.LETTER,
+                    LETTER_PAGES,
+                    f"{print_size}: {pages} pages > {template.letter_page_limit}",
+                )
+            )
     return measured
 
 
@@ -403,10 +424,12 @@ def format_table(reports: Iterable[TemplateReport]) -> str:
             _ratio(r.large_print_pages, r.letter_limit),
             r.status,
         ])  # fmt: skip
-    widths = [max(width, *(len(row[i]) + 2 for row in rows)) for i, (_, width) in
-              enumerate(_COLUMNS)]
-    lines = ["".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    widths = [
+        max(width, *(len(row[i]) + 2 for row in rows)) for i, (_, width) in enumerate(_COLUMNS)
+    ]
+    lines = [
+        "".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     lines.insert(1, "-" * len(max(lines, key=len)))
     failed = sum(row[-1] != "OK" for row in rows[1:])
     lines += ["", LEGEND, f"{len(rows) - 1} checked, {failed} failed"]

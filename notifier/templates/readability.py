@@ -66,9 +66,7 @@ class Readability:
         """Flesch-Kincaid grade level; 0 for a text without words."""
         if not self.words:
             return 0.0
-        return (
-            0.39 * (self.words / self.sentences) + 11.8 * (self.syllables / self.words) - 15.59
-        )
+        return 0.39 * (self.words / self.sentences) + 11.8 * (self.syllables / self.words) - 15.59
 
     @property
     def reading_ease(self) -> float:
@@ -76,9 +74,7 @@ class Readability:
         if not self.words:
             return 100.0
         return (
-            206.835
-            - 1.015 * (self.words / self.sentences)
-            - 84.6 * (self.syllables / self.words)
+            206.835 - 1.015 * (self.words / self.sentences) - 84.6 * (self.syllables / self.words)
         )
 
 

@@ -28,12 +28,7 @@ GSM_BASIC = frozenset(
 GSM_EXTENSION = frozenset("^{}\\[]~|€")
 GSM = GSM_BASIC | GSM_EXTENSION
 # Grave, acute, diaeresis and circumflex on a e i o u w y, both cases (sms.md §1.3).
-WELSH = frozenset(
-    "àèìòùẁỳÀÈÌÒÙẀỲ"
-    "áéíóúẃýÁÉÍÓÚẂÝ"
-    "äëïöüẅÿÄËÏÖÜẄŸ"
-    "âêîôûŵŷÂÊÎÔÛŴŶ"
-)
+WELSH = frozenset("àèìòùẁỳÀÈÌÒÙẀỲáéíóúẃýÁÉÍÓÚẂÝäëïöüẅÿÄËÏÖÜẄŸâêîôûŵŷÂÊÎÔÛŴŶ")
 ALLOWED = GSM | WELSH
 
 # Step 4.3: replacements for characters with no usable canonical decomposition.

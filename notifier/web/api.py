@@ -69,9 +69,7 @@ class CustomerIn(BaseModel):
         description="null for none",
     )
     language: str = Field("en", json_schema_extra={"enum": list(LANGUAGES)})
-    accessible_format: str = Field(
-        "standard", json_schema_extra={"enum": list(ACCESSIBLE_FORMATS)}
-    )
+    accessible_format: str = Field("standard", json_schema_extra={"enum": list(ACCESSIBLE_FORMATS)})
     do_not_contact: bool = False
     deceased: bool = False
 
@@ -98,16 +96,27 @@ class CustomerOut(BaseModel):
     @classmethod
     def of(cls, p: Preferences) -> "CustomerOut":
         return cls(
-            council=p.council, customer_id=p.customer_id or "", name=p.name, email=p.email,
-            email_verified=p.email_verified, mobile=p.mobile, mobile_verified=p.mobile_verified,
-            address=list(p.address) if p.address else None, address_verified=p.address_verified,
+            council=p.council,
+            customer_id=p.customer_id or "",
+            name=p.name,
+            email=p.email,
+            email_verified=p.email_verified,
+            mobile=p.mobile,
+            mobile_verified=p.mobile_verified,
+            address=list(p.address) if p.address else None,
+            address_verified=p.address_verified,
             channel_order=[str(c) for c in p.channel_order],
-            topic_opt_outs=sorted(p.topic_opt_outs), sms_opted_out=p.sms_opted_out,
-            quiet_hours=QuietHours(start=p.quiet_hours[0].strftime("%H:%M"),
-                                   end=p.quiet_hours[1].strftime("%H:%M"))
-            if p.quiet_hours else None,
-            language=p.language, accessible_format=p.accessible_format,
-            do_not_contact=p.do_not_contact, deceased=p.deceased,
+            topic_opt_outs=sorted(p.topic_opt_outs),
+            sms_opted_out=p.sms_opted_out,
+            quiet_hours=QuietHours(
+                start=p.quiet_hours[0].strftime("%H:%M"), end=p.quiet_hours[1].strftime("%H:%M")
+            )
+            if p.quiet_hours
+            else None,
+            language=p.language,
+            accessible_format=p.accessible_format,
+            do_not_contact=p.do_not_contact,
+            deceased=p.deceased,
         )
 
 
@@ -160,8 +169,9 @@ def unprocessable(problems: list[FieldProblem]) -> JSONResponse:
 
 
 def _problem(error: FieldError, where: str = "body") -> FieldProblem:
-    return FieldProblem(field=error.field, loc=[where, error.field], type=error.rule,
-                        msg=error.message)
+    return FieldProblem(
+        field=error.field, loc=[where, error.field], type=error.rule, msg=error.message
+    )
 
 
 class _Route(APIRoute):
@@ -174,14 +184,19 @@ class _Route(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return unprocessable([
-                    FieldProblem(
-                        field="body" if err["type"] == "json_invalid"
-                        else ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
-                        loc=list(err["loc"]), type=str(err["type"]), msg=str(err["msg"]),
-                    )
-                    for err in exc.errors()
-                ])
+                return unprocessable(
+                    [
+                        FieldProblem(
+                            field="body"
+                            if err["type"] == "json_invalid"
+                            else ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
+                            loc=list(err["loc"]),
+                            type=str(err["type"]),
+                            msg=str(err["msg"]),
+                        )
+                        for err in exc.errors()
+                    ]
+                )
 
         return route
 
@@ -203,10 +218,17 @@ def router(
         422: {"model": Unprocessable, "description": "A field breaks a rule; each is named"},
     }
 
-    @api.put(PATH, response_model=CustomerOut, status_code=200, responses={
-        **errors, 201: {"model": CustomerOut, "description": "Created"}})
+    @api.put(
+        PATH,
+        response_model=CustomerOut,
+        status_code=200,
+        responses={**errors, 201: {"model": CustomerOut, "description": "Created"}},
+    )
     async def put_customer(
-        council: str, customer_id: str, body: CustomerIn, response: Response,
+        council: str,
+        customer_id: str,
+        body: CustomerIn,
+        response: Response,
         key: Authorised,
     ) -> CustomerOut | JSONResponse:
         """Create or replace a customer and their preferences (201 created, 200 replaced)."""
@@ -222,9 +244,9 @@ def router(
         except FieldError as exc:
             problems.insert(0, exc)
         if problems:
-            return unprocessable([
-                _problem(p, "path" if p.field == "customer_id" else "body") for p in problems
-            ])
+            return unprocessable(
+                [_problem(p, "path" if p.field == "customer_id" else "body") for p in problems]
+            )
         existing = await preferences.get(council, customer_id)
         record = replaced(council, customer_id, values, existing)
         if await preferences.put(record, actor=key.actor):
@@ -233,9 +255,7 @@ def router(
         return CustomerOut.of(record)
 
     @api.get(PATH, response_model=CustomerOut, responses=errors)
-    async def get_customer(
-        council: str, customer_id: str, key: Authorised
-    ) -> CustomerOut:
+    async def get_customer(council: str, customer_id: str, key: Authorised) -> CustomerOut:
         """A customer's contact details and preferences."""
         found = await preferences.get(council, customer_id)
         if found is None:
@@ -243,9 +263,7 @@ def router(
         return CustomerOut.of(found)
 
     @api.delete(PATH, status_code=204, responses=errors)
-    async def erase_customer(
-        council: str, customer_id: str, key: Authorised
-    ) -> Response:
+    async def erase_customer(council: str, customer_id: str, key: Authorised) -> Response:
         """Erase a customer (UK GDPR): their contact details and preferences go, and so do the
         contact details kept with their notifications; the notifications' history stays."""
         if not await preferences.erase(council, customer_id, actor=key.actor):
@@ -254,7 +272,9 @@ def router(
 
     @api.get(f"{PATH}/notifications", response_model=NotificationList, responses=errors)
     async def list_notifications(
-        council: str, customer_id: str, key: Authorised,
+        council: str,
+        customer_id: str,
+        key: Authorised,
         limit: int = Query(50, ge=1, le=200, description="The most recent this many"),
     ) -> NotificationList:
         """A customer's notifications, newest first, each with its status history."""
@@ -264,16 +284,33 @@ def router(
         listed = []
         for row in rows:
             history = await notifications.history(row.id)
-            listed.append(NotificationOut(
-                id=row.id, event_source=row.event_source, event_id=row.event_id,
-                event_type=row.event_type, case_reference=row.case_reference,
-                channel=row.channel, template=row.template,
-                template_version=row.template_version, status=str(row.status),
-                reason=row.reason, attempts=row.attempts, created_at=row.created_at,
-                updated_at=row.updated_at,
-                history=[StatusChange(status=str(h.status), at=h.at, source=h.source,
-                                      reason=h.reason, applied=h.applied) for h in history],
-            ))
+            listed.append(
+                NotificationOut(
+                    id=row.id,
+                    event_source=row.event_source,
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    case_reference=row.case_reference,
+                    channel=row.channel,
+                    template=row.template,
+                    template_version=row.template_version,
+                    status=str(row.status),
+                    reason=row.reason,
+                    attempts=row.attempts,
+                    created_at=row.created_at,
+                    updated_at=row.updated_at,
+                    history=[
+                        StatusChange(
+                            status=str(h.status),
+                            at=h.at,
+                            source=h.source,
+                            reason=h.reason,
+                            applied=h.applied,
+                        )
+                        for h in history
+                    ],
+                )
+            )
         return NotificationList(council=council, customer_id=customer_id, notifications=listed)
 
     return api

@@ -57,10 +57,15 @@ class KeyStore:
         key = PREFIX + secrets.token_urlsafe(32)
         record = ApiKey(str(uuid.uuid4()), council, name, utcnow())
         async with self.engine.begin() as conn:
-            await conn.execute(insert(api_keys).values(
-                id=record.id, council=council, name=name, key_hash=hash_key(key),
-                created_at=record.created_at,
-            ))
+            await conn.execute(
+                insert(api_keys).values(
+                    id=record.id,
+                    council=council,
+                    name=name,
+                    key_hash=hash_key(key),
+                    created_at=record.created_at,
+                )
+            )
         return record, key
 
     async def find(self, key: str) -> ApiKey | None:
@@ -82,16 +87,23 @@ class KeyStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
-            ApiKey(r.id, r.council, r.name, aware(r.created_at),
-                   aware(r.revoked_at) if r.revoked_at else None)
+            ApiKey(
+                r.id,
+                r.council,
+                r.name,
+                aware(r.created_at),
+                aware(r.revoked_at) if r.revoked_at else None,
+            )
             for r in rows
         ]
 
     async def revoke(self, key_id: str) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(api_keys).where(api_keys.c.id == key_id)
-                .where(api_keys.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+                update(api_keys)
+                .where(api_keys.c.id == key_id)
+                .where(api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
             )
         return bool(result.rowcount)
 
@@ -110,7 +122,8 @@ def council_key(keys: KeyStore) -> Callable[..., Awaitable[ApiKey]]:
         key = await keys.find(credentials.credentials) if credentials else None
         if key is None:
             raise HTTPException(
-                401, "A valid API key is needed: Authorization: Bearer <key>",
+                401,
+                "A valid API key is needed: Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if key.council != council:

@@ -47,8 +47,12 @@ def topics_of(templates: Iterable[Template]) -> dict[str, Topic]:
             statutory[template.topic].append(template.event_type)
         optional[template.topic] = optional.get(template.topic, False) or not template.statutory
     topics = [
-        Topic(code, TOPIC_NAMES.get(code, code.replace("-", " ")), tuple(sorted(kinds)),
-              optional[code])
+        Topic(
+            code,
+            TOPIC_NAMES.get(code, code.replace("-", " ")),
+            tuple(sorted(kinds)),
+            optional[code],
+        )
         for code, kinds in statutory.items()
     ]
     return {t.code: t for t in sorted(topics, key=lambda t: t.name.lower())}
@@ -59,7 +63,8 @@ def usable_channels(preferences: Preferences) -> tuple[Channel, ...]:
     not after a STOP), in their current order first."""
     order = (*preferences.channel_order, *Channel)
     return tuple(
-        c for c in dict.fromkeys(order)
+        c
+        for c in dict.fromkeys(order)
         if preferences.contact(c) and not (c is Channel.SMS and preferences.sms_opted_out)
     )
 
@@ -104,15 +109,14 @@ def apply_form(
     )
 
 
-def changes(
-    before: Preferences, after: Preferences, topics: Mapping[str, Topic]
-) -> list[str]:
+def changes(before: Preferences, after: Preferences, topics: Mapping[str, Topic]) -> list[str]:
     """Each change, as a sentence for the resident; empty when nothing changed."""
     said = []
     if after.channel_order[:1] != before.channel_order[:1] and after.channel_order:
         was = (
             f" instead of by {CHANNEL_NAMES[before.channel_order[0]]}"
-            if before.channel_order else ""
+            if before.channel_order
+            else ""
         )
         said.append(f"We will contact you first by {CHANNEL_NAMES[after.channel_order[0]]}{was}.")
     for code in sorted(after.topic_opt_outs - before.topic_opt_outs):

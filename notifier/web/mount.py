@@ -31,8 +31,10 @@ def preference_routers(
     topics = topics_of(catalogue)
     return [
         api.router(
-            preferences=preferences, notifications=NotificationStore(engine),
-            keys=KeyStore(engine), topics=frozenset(topics),
+            preferences=preferences,
+            notifications=NotificationStore(engine),
+            keys=KeyStore(engine),
+            topics=frozenset(topics),
             allow_fiction_range=settings.sms_allow_fiction_range,
         ),
         pages.router(preferences=preferences, links=links, councils=councils, topics=topics),

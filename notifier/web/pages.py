@@ -57,8 +57,9 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 def _problem(status: int, council: Council | None = None, *, expired: bool = False) -> HTMLResponse:
-    return render("problem.html", status, title="This link does not work", council=council,
-                  expired=expired)
+    return render(
+        "problem.html", status, title="This link does not work", council=council, expired=expired
+    )
 
 
 @cache
@@ -84,22 +85,36 @@ def router(
         return council, found
 
     def page(
-        token: str, council: Council, prefs: Preferences, *, status: int = 200,
-        draft: Submitted | None = None, errors: list[FormError] | None = None,
+        token: str,
+        council: Council,
+        prefs: Preferences,
+        *,
+        status: int = 200,
+        draft: Submitted | None = None,
+        errors: list[FormError] | None = None,
         changed: list[str] | None = None,
     ) -> HTMLResponse:
         draft = draft or Submitted(
             first=str(prefs.channel_order[0]) if prefs.channel_order else None,
-            stop=tuple(sorted(prefs.topic_opt_outs)), large_print=prefs.large_print,
+            stop=tuple(sorted(prefs.topic_opt_outs)),
+            large_print=prefs.large_print,
         )
         saved = changed is not None
         return render(
-            "preferences.html", status,
+            "preferences.html",
+            status,
             title="Your changes are saved" if saved else "How we contact you",
-            council=council, prefs=prefs, draft=draft, errors=errors or [],
-            error_for={e.field: e.message for e in errors or []}, saved=saved,
-            changes=changed or [], topics=topics, options=choices.usable_channels(prefs),
-            order=choices.order_in_words(prefs), stopped=choices.stopped(prefs, topics),
+            council=council,
+            prefs=prefs,
+            draft=draft,
+            errors=errors or [],
+            error_for={e.field: e.message for e in errors or []},
+            saved=saved,
+            changes=changed or [],
+            topics=topics,
+            options=choices.usable_channels(prefs),
+            order=choices.order_in_words(prefs),
+            stopped=choices.stopped(prefs, topics),
             statutory=[t for t in topics.values() if t.statutory],
             form_token=links.form_token(token),
         )
@@ -134,8 +149,10 @@ def router(
         try:
             links.check_form(token, str(form.get("form-token") or ""))
         except LinkInvalid:
-            timed_out = FormError("choices", "This page timed out before you saved it. "
-                                  "Check your choices and save them again")
+            timed_out = FormError(
+                "choices",
+                "This page timed out before you saved it. Check your choices and save them again",
+            )
             return page(token, council, prefs, status=400, draft=submitted, errors=[timed_out])
         outcome = choices.apply_form(prefs, submitted, topics)
         if isinstance(outcome, list):
@@ -175,8 +192,12 @@ def router(
             return found
         _person, council, prefs, topic = found
         return render(
-            "unsubscribe.html", title=f"Stop messages about {topic.name}", council=council,
-            topic=topic, done=False, already=prefs.opted_out_of(topic.code),
+            "unsubscribe.html",
+            title=f"Stop messages about {topic.name}",
+            council=council,
+            topic=topic,
+            done=False,
+            already=prefs.opted_out_of(topic.code),
             preferences_token=links.preferences_token(prefs),
         )
 
@@ -192,19 +213,22 @@ def router(
         def stop(current: Preferences) -> Preferences:
             return _with_opt_out(current, topic.code)
 
-        await preferences.update(
-            person.council, person.customer_id, stop, actor=UNSUBSCRIBE_ACTOR
-        )
+        await preferences.update(person.council, person.customer_id, stop, actor=UNSUBSCRIBE_ACTOR)
         return render(
-            "unsubscribe.html", title=f"You have stopped messages about {topic.name}",
-            council=council, topic=topic, done=True, already=False,
+            "unsubscribe.html",
+            title=f"You have stopped messages about {topic.name}",
+            council=council,
+            topic=topic,
+            done=True,
+            already=False,
             preferences_token=links.preferences_token(prefs),
         )
 
     @pages.get("/assets/notifier.css")
     async def stylesheet() -> Response:
-        return Response(_stylesheet(), media_type="text/css",
-                        headers={"Cache-Control": "public, max-age=3600"})
+        return Response(
+            _stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+        )
 
     @pages.get("/assets/councils/{code}.css")
     async def council_stylesheet(code: str) -> Response:
@@ -212,7 +236,8 @@ def router(
         if council is None or not _COLOUR.fullmatch(council.brand_colour):
             return Response(status_code=404)
         return Response(
-            f".header{{border-bottom-color:{council.brand_colour}}}\n", media_type="text/css",
+            f".header{{border-bottom-color:{council.brand_colour}}}\n",
+            media_type="text/css",
             headers={"Cache-Control": "public, max-age=3600"},
         )
 
@@ -220,6 +245,4 @@ def router(
 
 
 def _with_opt_out(preferences: Preferences, topic: str) -> Preferences:
-    return dataclasses.replace(
-        preferences, topic_opt_outs=preferences.topic_opt_outs | {topic}
-    )
+    return dataclasses.replace(preferences, topic_opt_outs=preferences.topic_opt_outs | {topic})

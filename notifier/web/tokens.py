@@ -57,7 +57,8 @@ class Links:
     @classmethod
     def from_settings(cls, settings: Settings) -> Links:
         return cls(
-            secret_key(settings), base_url=settings.public_base_url,
+            secret_key(settings),
+            base_url=settings.public_base_url,
             lifetime=timedelta(days=settings.link_days),
         )
 
@@ -103,9 +104,7 @@ class Links:
             raise LinkInvalid()
 
     @staticmethod
-    def _load(
-        serializer: URLSafeTimedSerializer, token: str, lifetime: timedelta | None
-    ) -> Any:
+    def _load(serializer: URLSafeTimedSerializer, token: str, lifetime: timedelta | None) -> Any:
         try:
             if lifetime is None:
                 return serializer.loads(token)
@@ -121,8 +120,11 @@ def _digest(text: str) -> str:
 
 
 def _pair(payload: Any, size: int) -> list[str]:
-    if not (isinstance(payload, list) and len(payload) == size
-            and all(isinstance(part, str) for part in payload)):
+    if not (
+        isinstance(payload, list)
+        and len(payload) == size
+        and all(isinstance(part, str) for part in payload)
+    ):
         raise LinkInvalid()
     return payload
 

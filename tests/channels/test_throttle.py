@@ -93,8 +93,10 @@ async def test_waiters_are_served_first_come_first_served(fake: FakeTime) -> Non
         await tokens.acquire(amount)
         served.append(name)
 
-    tasks = [asyncio.create_task(take(name, amount)) for name, amount in
-             [("first", 1), ("large", 5), ("small", 1), ("last", 2)]]
+    tasks = [
+        asyncio.create_task(take(name, amount))
+        for name, amount in [("first", 1), ("large", 5), ("small", 1), ("last", 2)]
+    ]
     await asyncio.gather(*tasks)
     assert served == ["first", "large", "small", "last"]
     assert fake.sleeps == [pytest.approx(5), pytest.approx(1), pytest.approx(2)]

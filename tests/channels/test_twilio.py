@@ -32,11 +32,19 @@ CALLBACK = "https://notify.example.org/webhooks/twilio/status"
 SERVICE_SID = "MG" + "fedcba9876543210" * 2
 
 
-def sms(to: str = "07700 900123", body: str = "Your planning application has arrived.",
-        fragments: int = 1) -> SmsMessage:
-    return SmsMessage(notification_id="n-1", council=COUNCIL,
-                      event_type="planning.application.received", to=to, body=body,
-                      fragments=fragments)
+def sms(
+    to: str = "07700 900123",
+    body: str = "Your planning application has arrived.",
+    fragments: int = 1,
+) -> SmsMessage:
+    return SmsMessage(
+        notification_id="n-1",
+        council=COUNCIL,
+        event_type="planning.application.received",
+        to=to,
+        body=body,
+        fragments=fragments,
+    )
 
 
 def make_channel(fake: FakeTwilio, **overrides: object) -> TwilioChannel:
@@ -273,8 +281,13 @@ async def test_connection_refused_is_a_retryable_network_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    channel = TwilioChannel(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, sender="StratfordDC",
-                            base_url=f"http://127.0.0.1:{port}", allow_fiction_range=True)
+    channel = TwilioChannel(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        sender="StratfordDC",
+        base_url=f"http://127.0.0.1:{port}",
+        allow_fiction_range=True,
+    )
     try:
         with pytest.raises(TechnicalFailure) as caught:
             await channel.send(sms())
@@ -310,8 +323,15 @@ async def test_send_waits_for_the_throttle_with_its_fragments(fake: FakeTwilio) 
 
 async def test_other_message_types_are_refused(channel: TwilioChannel) -> None:
     """Handing the SMS channel an email is a programming error."""
-    email = EmailMessage(notification_id="n-1", council=COUNCIL, event_type="x.y.z",
-                         to="a@example.org", subject="s", text="t", html="<p>t</p>")
+    email = EmailMessage(
+        notification_id="n-1",
+        council=COUNCIL,
+        event_type="x.y.z",
+        to="a@example.org",
+        subject="s",
+        text="t",
+        html="<p>t</p>",
+    )
     with pytest.raises(TypeError):
         await channel.send(email)
 
@@ -347,7 +367,10 @@ async def test_status_callback_helper_signs_like_twilio(
     assert not RequestValidator("another-token").validate(url, form, signature)
     assert form["MessageSid"] == receipt.provider_ref
     assert (form["MessageStatus"], form["ErrorCode"], form["To"]) == (
-        "undelivered", "30003", "+447700900123")
+        "undelivered",
+        "30003",
+        "+447700900123",
+    )
 
 
 DISTINCTIVE_NUMBER = "07700 900987"
@@ -355,8 +378,9 @@ DISTINCTIVE_BODY = "Your xyzzy-4242 reference is ready"
 
 
 def _traces(error: BaseException) -> str:
-    return "\n".join([str(error), repr(error), repr(error.args),
-                      "".join(traceback.format_exception(error))])
+    return "\n".join(
+        [str(error), repr(error), repr(error.args), "".join(traceback.format_exception(error))]
+    )
 
 
 async def test_no_number_or_body_in_logs_or_exceptions(
@@ -381,7 +405,11 @@ async def test_no_number_or_body_in_logs_or_exceptions(
     errors.append(caught.value)
 
     assert [e.code for e in errors if isinstance(e, DeliveryFailure)] == [
-        "twilio-21211", "invalid-number", "invalid-number", "http-503"]
+        "twilio-21211",
+        "invalid-number",
+        "invalid-number",
+        "http-503",
+    ]
     assert len(fake.requests) == 3  # the twilio path really ran each time
     assert "Twilio API Request" in caplog.text  # and the SDK's own logging was captured
     output = capsys.readouterr()

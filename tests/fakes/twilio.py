@@ -145,8 +145,9 @@ class FakeTwilio:
             "price_unit": "USD",
             "sid": sid,
             "status": "accepted" if service else "queued",
-            "subresource_uris": {"media": f"/{API_VERSION}/Accounts/{self.account_sid}"
-                                 f"/Messages/{sid}/Media.json"},
+            "subresource_uris": {
+                "media": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}/Media.json"
+            },
             "to": form["To"],
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
         }

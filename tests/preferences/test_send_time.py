@@ -18,7 +18,10 @@ from tests.test_processing import CATALOGUE, Rig
 NIGHT = datetime(2027, 1, 12, 22, 0, tzinfo=UTC)  # 22:00 GMT: inside 21:00-08:00
 MORNING = datetime(2027, 1, 13, 8, 30, tzinfo=UTC)
 RESIDENT = Preferences(
-    council="sdc", customer_id="SDC-000123", email="alex@example.org", mobile="+447700900123",
+    council="sdc",
+    customer_id="SDC-000123",
+    email="alex@example.org",
+    mobile="+447700900123",
     address=("Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"),
     channel_order=(Channel.SMS, Channel.EMAIL, Channel.LETTER),
 )
@@ -51,7 +54,9 @@ async def test_topic_opt_out_during_quiet_hours_suppresses_the_waiting_text(
     event = event_of("waste.missed-collection.reported")
     await waiting_text(rig, event)
     await rig.preferences.update(
-        "sdc", "SDC-000123", lambda p: dataclasses.replace(p, topic_opt_outs=frozenset({"waste"})),
+        "sdc",
+        "SDC-000123",
+        lambda p: dataclasses.replace(p, topic_opt_outs=frozenset({"waste"})),
         actor="resident",
     )
     assert await rig.processor.handle(Delivery(body(event), attempt=1)) == Ack("suppressed")
@@ -69,13 +74,15 @@ async def test_new_first_channel_during_quiet_hours_sends_by_it_and_closes_the_t
     event = event_of("waste.missed-collection.reported")
     await waiting_text(rig, event)
     await rig.preferences.update(
-        "sdc", "SDC-000123",
+        "sdc",
+        "SDC-000123",
         lambda p: dataclasses.replace(p, channel_order=(Channel.EMAIL, Channel.SMS)),
         actor="resident",
     )
     assert await rig.processor.handle(Delivery(body(event), attempt=1)) == Ack("sent")
     assert await statuses(rig, event) == {
-        "email": (Status.SENT, None), "sms": (Status.SUPPRESSED, "sent-by-another-channel"),
+        "email": (Status.SENT, None),
+        "sms": (Status.SUPPRESSED, "sent-by-another-channel"),
     }
     assert rig.sent("sms") == []
 
@@ -91,7 +98,8 @@ async def test_stop_during_quiet_hours_moves_the_event_to_the_next_channel(
     await rig.preferences.opt_out_sms(["+447700900123"], opted_out=True, actor="twilio")
     assert await rig.processor.handle(Delivery(body(event), attempt=1)) == Ack("sent")
     assert await statuses(rig, event) == {
-        "email": (Status.SENT, None), "sms": (Status.SUPPRESSED, "preferences-changed"),
+        "email": (Status.SENT, None),
+        "sms": (Status.SUPPRESSED, "preferences-changed"),
     }
 
 
@@ -103,8 +111,9 @@ async def test_do_not_contact_set_during_a_retry_suppresses(engine: AsyncEngine)
         raise TemporaryFailure("mailbox-full")
 
     rig = Rig(engine, email=full)
-    await rig.preferences.put(dataclasses.replace(RESIDENT, channel_order=(Channel.EMAIL,)),
-                              actor="test")
+    await rig.preferences.put(
+        dataclasses.replace(RESIDENT, channel_order=(Channel.EMAIL,)), actor="test"
+    )
     event = event_of("planning.application.received")
     assert isinstance(await rig.processor.handle(Delivery(body(event))), Retry)
     await rig.preferences.update(
@@ -124,7 +133,9 @@ async def test_redelivered_event_already_sent_is_not_suppressed_afterwards(
     event = event_of("waste.missed-collection.reported")
     assert await rig.processor.handle(Delivery(body(event))) == Ack("sent")
     await rig.preferences.update(
-        "sdc", "SDC-000123", lambda p: dataclasses.replace(p, topic_opt_outs=frozenset({"waste"})),
+        "sdc",
+        "SDC-000123",
+        lambda p: dataclasses.replace(p, topic_opt_outs=frozenset({"waste"})),
         actor="resident",
     )
     verdict = await rig.processor.handle(Delivery(body(event), redelivered=True))

@@ -15,12 +15,21 @@ from notifier.store.notifications import NewNotification, NotificationStore
 from notifier.store.tables import customer_audit, notifications
 
 ALEX = Preferences(
-    council="sdc", customer_id="SDC-1", name="Alex Smith", email="alex@example.org",
-    email_verified=True, mobile="+447700900123", mobile_verified=False,
+    council="sdc",
+    customer_id="SDC-1",
+    name="Alex Smith",
+    email="alex@example.org",
+    email_verified=True,
+    mobile="+447700900123",
+    mobile_verified=False,
     address=("Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"),
-    address_verified=True, channel_order=(Channel.SMS, Channel.LETTER),
-    topic_opt_outs=frozenset({"waste", "planning:sms"}), quiet_hours=(time(22), time(7)),
-    accessible_format="large-print", language="cy", stored=True,
+    address_verified=True,
+    channel_order=(Channel.SMS, Channel.LETTER),
+    topic_opt_outs=frozenset({"waste", "planning:sms"}),
+    quiet_hours=(time(22), time(7)),
+    accessible_format="large-print",
+    language="cy",
+    stored=True,
 )
 
 
@@ -38,11 +47,14 @@ async def test_audit_names_who_when_and_which_fields_never_values(engine: AsyncE
     await store.put(ALEX, actor="api-key:1")
     await store.put(ALEX, actor="api-key:1")  # unchanged: no entry
     await store.put(dataclasses.replace(ALEX, email="new@example.org"), actor="api-key:1")
-    await store.update("sdc", "SDC-1", lambda p: dataclasses.replace(p, deceased=True),
-                       actor="resident")
+    await store.update(
+        "sdc", "SDC-1", lambda p: dataclasses.replace(p, deceased=True), actor="resident"
+    )
     trail = await store.audit_trail("sdc", "SDC-1")
     assert [(e.actor, e.action) for e in trail] == [
-        ("api-key:1", "create"), ("api-key:1", "update"), ("resident", "update")
+        ("api-key:1", "create"),
+        ("api-key:1", "update"),
+        ("resident", "update"),
     ]
     assert trail[1].fields == ("email",) and trail[2].fields == ("deceased",)
     assert all(e.at.tzinfo is not None for e in trail)
@@ -59,10 +71,17 @@ async def test_erase_removes_the_customer_and_blanks_their_notifications(
     their notifications, and keeps the notifications and their history."""
     store, records = PreferenceStore(engine), NotificationStore(engine)
     await store.put(ALEX, actor="test")
-    row = await records.create(NewNotification(
-        event_source="/councils/sdc/waste", event_id="e1", event_type="waste.x.y",
-        council="sdc", channel="sms", customer_id="SDC-1", recipient="+447700900123",
-    ))
+    row = await records.create(
+        NewNotification(
+            event_source="/councils/sdc/waste",
+            event_id="e1",
+            event_type="waste.x.y",
+            council="sdc",
+            channel="sms",
+            customer_id="SDC-1",
+            recipient="+447700900123",
+        )
+    )
     assert row is not None
     await records.record(row.id, Status.SENT, source="sms")
     assert await store.erase("sdc", "SDC-1", actor="api-key:1") is True

@@ -20,9 +20,13 @@ def check(**raw: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
 def test_good_values_are_normalised() -> None:
     """Mobiles become E.164, emails' domains lower case, lists typed, blanks None."""
     values, errors = check(
-        email="Alex@Example.ORG", mobile="07700 900123", name="  Alex   Smith ",
-        channel_order=["sms", "email"], topic_opt_outs=["waste", "planning:sms"],
-        quiet_hours=("22:00", "07:30"), address=["10 High Street", "", "Stratford", "CV37 6AA"],
+        email="Alex@Example.ORG",
+        mobile="07700 900123",
+        name="  Alex   Smith ",
+        channel_order=["sms", "email"],
+        topic_opt_outs=["waste", "planning:sms"],
+        quiet_hours=("22:00", "07:30"),
+        address=["10 High Street", "", "Stratford", "CV37 6AA"],
     )
     assert errors == []
     assert values["email"] == "Alex@example.org" and values["mobile"] == "+447700900123"

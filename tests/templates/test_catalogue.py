@@ -75,8 +75,9 @@ def test_rendered_text_uses_gov_uk_style_and_gsm_characters(template: Template) 
     """Dates and times render in GOV.UK style and the SMS needs no character downgrading."""
     for council in COUNCILS.values():
         sample = template.sample
-        values = context(template, council, sample.personalisation, reference=sample.reference,
-                         name=sample.name)
+        values = context(
+            template, council, sample.personalisation, reference=sample.reference, name=sample.name
+        )
         email = render_email(template, values)
         sms_text = render_sms_text(template, values)
         sms = prepare(sms_text)
@@ -104,6 +105,11 @@ def test_benefit_refusal_wording_also_passes() -> None:
     )
     for council in COUNCILS.values():
         assert check_template(refused, council) == []
-    values = context(refused, COUNCILS["sdc"], refused.sample.personalisation,
-                     reference=refused.sample.reference, name=None)
+    values = context(
+        refused,
+        COUNCILS["sdc"],
+        refused.sample.personalisation,
+        reference=refused.sample.reference,
+        name=None,
+    )
     assert "We cannot pay you" in render_email(refused, values).text

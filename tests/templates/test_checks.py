@@ -122,8 +122,9 @@ def test_declared_variable_missing_from_sample_is_reported() -> None:
 
 def test_sampled_but_undeclared_variable_is_reported_and_still_rendered() -> None:
     """A value only the sample gives is reported, and the other channels are still measured."""
-    bad = template(sms=CLEAN_SMS + " Ask for {{ officer }}.", sample='call_by = "2027-01-27"\n'
-                   'officer = "Sam"')
+    bad = template(
+        sms=CLEAN_SMS + " Ask for {{ officer }}.", sample='call_by = "2027-01-27"\nofficer = "Sam"'
+    )
     report = report_template(bad, SDC, letters=fake_renderer(1))
     assert [(f.rule, f.detail) for f in report.findings] == [
         (MISSING_VARIABLE, "officer: used but not in personalisation")
@@ -134,8 +135,11 @@ def test_sampled_but_undeclared_variable_is_reported_and_still_rendered() -> Non
 def test_variables_set_inside_the_template_are_not_missing() -> None:
     """Loop variables and the context every template gets (council, reference, name) are fine."""
     body = CLEAN_BODY + "\n{% for item in items %}\n- {{ item }}\n{% endfor %}\n{{ name }}\n"
-    good = template(body=body, personalisation='["call_by", "items"]',
-                    sample='call_by = "2027-01-27"\nitems = ["a sofa", "a fridge", "a bed"]')
+    good = template(
+        body=body,
+        personalisation='["call_by", "items"]',
+        sample='call_by = "2027-01-27"\nitems = ["a sofa", "a fridge", "a bed"]',
+    )
     assert check_template(good, SDC, letters=fake_renderer(1)) == []
 
 
@@ -241,8 +245,11 @@ def test_word_to_avoid_in_body_subject_or_sms_is_reported() -> None:
     body = template(body=CLEAN_BODY + "\nWe will facilitate your request.\n")
     subject = template(subject="We will progress your request")
     sms = template(sms=CLEAN_SMS + " Please note the date.")
-    for bad, channel, word in ((body, "email", "'facilitate'"), (subject, "email", "'progress'"),
-                               (sms, "sms", "'Please note'")):
+    for bad, channel, word in (
+        (body, "email", "'facilitate'"),
+        (subject, "email", "'progress'"),
+        (sms, "sms", "'Please note'"),
+    ):
         findings = check_template(bad, SDC, letters=fake_renderer(1))
         assert [(f.channel, f.rule, f.detail) for f in findings] == [
             (channel, WORDS_TO_AVOID, word)
@@ -264,10 +271,13 @@ def test_letter_over_its_page_limit_is_reported() -> None:
     """A letter the renderer lays out on more pages than letter_page_limit fails."""
     findings = check_template(template(), SDC, letters=fake_renderer(3))
     assert rules(findings) == {LETTER_PAGES}
-    assert {f.detail for f in findings} == {"standard print: 3 pages > 2",
-                                            "large print: 3 pages > 2"}
-    assert check_template(template(extra="letter_page_limit = 3"), SDC,
-                          letters=fake_renderer(3)) == []
+    assert {f.detail for f in findings} == {
+        "standard print: 3 pages > 2",
+        "large print: 3 pages > 2",
+    }
+    assert (
+        check_template(template(extra="letter_page_limit = 3"), SDC, letters=fake_renderer(3)) == []
+    )
 
 
 def test_letter_too_long_to_print_still_reports_its_pages() -> None:
@@ -288,10 +298,14 @@ def test_letter_is_laid_out_with_the_sample_address_and_template_values() -> Non
     seen: list[LetterMessage] = []
     check_template(template(extra='postage = "first"'), SDC, letters=fake_renderer(1, seen))
     standard, large = seen
-    assert standard.address == SAMPLE_ADDRESS == ("10 High Street", "Stratford-upon-Avon",
-                                                  "CV37 6AA")
-    assert (standard.reference, standard.postage, standard.council) == ("24/01234/FUL", "first",
-                                                                        SDC)
+    assert (
+        standard.address == SAMPLE_ADDRESS == ("10 High Street", "Stratford-upon-Avon", "CV37 6AA")
+    )
+    assert (standard.reference, standard.postage, standard.council) == (
+        "24/01234/FUL",
+        "first",
+        SDC,
+    )
     assert standard.title == "We have your request"  # the body's heading, printed once
     assert (standard.large_print, large.large_print) == (False, True)
 
@@ -299,17 +313,20 @@ def test_letter_is_laid_out_with_the_sample_address_and_template_values() -> Non
 def test_real_letter_renderer_counts_pages() -> None:
     """With notifier.letters.render installed, a very long body fails its page limit."""
     pytest.importorskip("notifier.letters.render")
-    paragraphs = "\n".join("We will call you soon. Thank you for your patience.\n"
-                           for _ in range(120))
+    paragraphs = "\n".join(
+        "We will call you soon. Thank you for your patience.\n" for _ in range(120)
+    )
     findings = check_template(template(body=CLEAN_BODY + "\n" + paragraphs), SDC)
     assert rules(findings) == {LETTER_PAGES}
 
 
 def test_value_a_filter_cannot_format_is_a_render_error() -> None:
     """A sample value the money filter rejects is reported, not raised."""
-    bad = template(sms=CLEAN_SMS + " You owe {{ amount | money }}.",
-                   personalisation='["call_by", "amount"]',
-                   sample='call_by = "2027-01-27"\namount = "lots"')
+    bad = template(
+        sms=CLEAN_SMS + " You owe {{ amount | money }}.",
+        personalisation='["call_by", "amount"]',
+        sample='call_by = "2027-01-27"\namount = "lots"',
+    )
     findings = check_template(bad, SDC, letters=fake_renderer(1))
     assert [(f.channel, f.rule) for f in findings] == [("sms", RENDER_ERROR)]
 
@@ -369,8 +386,18 @@ def test_table_has_a_row_per_template_and_council_with_figures_and_status(
     table, findings = run_checks(catalogue, COUNCILS)
     lines = table.splitlines()
     header = lines[0]
-    for column in ("template", "council", "sms", "FK email", "FK sms", "longest", "subject",
-                   "letter", "large", "status"):
+    for column in (
+        "template",
+        "council",
+        "sms",
+        "FK email",
+        "FK sms",
+        "longest",
+        "subject",
+        "letter",
+        "large",
+        "status",
+    ):
         assert column in header
     rows = [line for line in lines if line.startswith(("good.", "bad."))]
     assert len(rows) == 4

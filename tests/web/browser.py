@@ -16,8 +16,14 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 AXE = resources.files("axe_playwright_python").joinpath("axe.min.js").read_text("utf-8")
 
@@ -44,8 +50,11 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                    access_log=False, lifespan="off"))
+    server = _Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        )
+    )
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):

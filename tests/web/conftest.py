@@ -32,9 +32,15 @@ def links() -> Links:
 def build_app(engine: AsyncEngine, links: Links) -> FastAPI:
     """The service's app with the preference routers, as ``Service.http_app`` mounts them."""
     settings = load_settings(secret_key=SECRET, sms_allow_fiction_range=True, public_url=BASE)
-    return create_app(routers=preference_routers(
-        settings, engine=engine, catalogue=CATALOGUE, councils=COUNCILS, links=links,
-    ))
+    return create_app(
+        routers=preference_routers(
+            settings,
+            engine=engine,
+            catalogue=CATALOGUE,
+            councils=COUNCILS,
+            links=links,
+        )
+    )
 
 
 def in_process(app: FastAPI) -> httpx.AsyncClient:

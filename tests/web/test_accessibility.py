@@ -24,8 +24,12 @@ from tests.web.conftest import BASE
 pytestmark = pytest.mark.browser
 
 RESIDENT = Preferences(
-    council="sdc", customer_id="SDC-000123", name="Alex Smith", email="alex@example.org",
-    mobile="+447700900123", address=("Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"),
+    council="sdc",
+    customer_id="SDC-000123",
+    name="Alex Smith",
+    email="alex@example.org",
+    mobile="+447700900123",
+    address=("Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"),
     channel_order=(Channel.SMS, Channel.EMAIL, Channel.LETTER),
 )
 

@@ -81,10 +81,18 @@ async def test_another_councils_key_gets_404_as_if_the_customer_did_not_exist(
     customer who does not exist."""
     await client.put(URL, json=ALEX, headers=bearer(sdc_key))
     absent = await client.get("/api/v1/councils/wdc/customers/NOBODY", headers=bearer(wdc_key))
-    for method, path in (("GET", URL), ("GET", f"{URL}/notifications"), ("DELETE", URL),
-                         ("PUT", URL)):
-        answer = await client.request(method, path, headers=bearer(wdc_key),
-                                      json={"email": "x@example.org"} if method == "PUT" else None)
+    for method, path in (
+        ("GET", URL),
+        ("GET", f"{URL}/notifications"),
+        ("DELETE", URL),
+        ("PUT", URL),
+    ):
+        answer = await client.request(
+            method,
+            path,
+            headers=bearer(wdc_key),
+            json={"email": "x@example.org"} if method == "PUT" else None,
+        )
         assert (answer.status_code, answer.json()) == (404, absent.json()), (method, path)
     still = await client.get(URL, headers=bearer(sdc_key))
     assert still.json()["email"] == "alex@example.org"
@@ -94,13 +102,22 @@ async def test_bad_values_get_422_naming_each_field_never_echoing_it(
     client: httpx.AsyncClient, sdc_key: str
 ) -> None:
     """Every broken field is named with its rule in one 422; no value comes back."""
-    bad = {**ALEX, "email": "alex@@example", "mobile": "01789 267575",
-           "topic_opt_outs": ["parking"], "channel_order": ["fax"]}
+    bad = {
+        **ALEX,
+        "email": "alex@@example",
+        "mobile": "01789 267575",
+        "topic_opt_outs": ["parking"],
+        "channel_order": ["fax"],
+    }
     answer = await client.put(URL, json=bad, headers=bearer(sdc_key))
     assert answer.status_code == 422
     problems = {(p["field"], p["type"]) for p in answer.json()["detail"]}
-    assert problems == {("email", "invalid-email"), ("mobile", "not-a-uk-mobile"),
-                        ("topic_opt_outs", "unknown-topic"), ("channel_order", "unknown-channel")}
+    assert problems == {
+        ("email", "invalid-email"),
+        ("mobile", "not-a-uk-mobile"),
+        ("topic_opt_outs", "unknown-topic"),
+        ("channel_order", "unknown-channel"),
+    }
     for value in ("alex@@example", "01789 267575", "parking", "fax"):
         assert value not in answer.text
     assert (await client.get(URL, headers=bearer(sdc_key))).status_code == 404
@@ -133,8 +150,10 @@ async def test_put_keeps_the_residents_own_choices_it_leaves_out(
     """A sync that sends only contact details does not undo the resident's opt-outs."""
     await client.put(URL, json={"email": "a@example.org"}, headers=bearer(sdc_key))
     await PreferenceStore(engine).update(
-        "sdc", "SDC-000123",
-        lambda p: dataclasses.replace(p, topic_opt_outs=frozenset({"waste"})), actor="resident",
+        "sdc",
+        "SDC-000123",
+        lambda p: dataclasses.replace(p, topic_opt_outs=frozenset({"waste"})),
+        actor="resident",
     )
     body = (await client.put(URL, json={"email": "b@example.org"}, headers=bearer(sdc_key))).json()
     assert body["topic_opt_outs"] == ["waste"] and body["email"] == "b@example.org"
@@ -147,11 +166,18 @@ async def test_erase_keeps_history_without_contact_details(
     notifications and their status history can still be listed."""
     await client.put(URL, json=ALEX, headers=bearer(sdc_key))
     records = NotificationStore(engine)
-    row = await records.create(NewNotification(
-        event_source="/councils/sdc/waste", event_id="e-1",
-        event_type="waste.bulky-collection.booked", council="sdc", channel="sms",
-        customer_id="SDC-000123", case_reference="BC-1", recipient="+447700900123",
-    ))
+    row = await records.create(
+        NewNotification(
+            event_source="/councils/sdc/waste",
+            event_id="e-1",
+            event_type="waste.bulky-collection.booked",
+            council="sdc",
+            channel="sms",
+            customer_id="SDC-000123",
+            case_reference="BC-1",
+            recipient="+447700900123",
+        )
+    )
     assert row is not None
     await records.record(row.id, Status.SENT, source="sms", provider_ref="SM1")
     assert (await client.delete(URL, headers=bearer(sdc_key))).status_code == 204
@@ -176,17 +202,37 @@ async def test_notification_list_carries_statuses_not_content(
     await client.put(URL, json=ALEX, headers=bearer(sdc_key))
     records = NotificationStore(engine)
     for n, channel in enumerate(("email", "sms")):
-        await records.create(NewNotification(
-            event_source="/councils/sdc/planning", event_id=f"e-{n}",
-            event_type="planning.application.received", council="sdc", channel=channel,
-            customer_id="SDC-000123", recipient="alex@example.org", template="t",
-        ))
+        await records.create(
+            NewNotification(
+                event_source="/councils/sdc/planning",
+                event_id=f"e-{n}",
+                event_type="planning.application.received",
+                council="sdc",
+                channel=channel,
+                customer_id="SDC-000123",
+                recipient="alex@example.org",
+                template="t",
+            )
+        )
     listed = (await client.get(f"{URL}/notifications?limit=1", headers=bearer(sdc_key))).json()
     assert len(listed["notifications"]) == 1
     item = listed["notifications"][0]
-    assert set(item) == {"id", "event_source", "event_id", "event_type", "case_reference",
-                         "channel", "template", "template_version", "status", "reason",
-                         "attempts", "created_at", "updated_at", "history"}
+    assert set(item) == {
+        "id",
+        "event_source",
+        "event_id",
+        "event_type",
+        "case_reference",
+        "channel",
+        "template",
+        "template_version",
+        "status",
+        "reason",
+        "attempts",
+        "created_at",
+        "updated_at",
+        "history",
+    }
 
 
 async def test_changes_through_the_api_are_audited_to_the_key(
@@ -198,15 +244,17 @@ async def test_changes_through_the_api_are_audited_to_the_key(
     await client.delete(URL, headers=bearer(key))
     trail = await PreferenceStore(engine).audit_trail("sdc", "SDC-000123")
     assert [(e.actor, e.action) for e in trail] == [
-        (f"api-key:{record.id}", "create"), (f"api-key:{record.id}", "erase")
+        (f"api-key:{record.id}", "create"),
+        (f"api-key:{record.id}", "erase"),
     ]
 
 
 async def test_openapi_document_describes_the_api(client: httpx.AsyncClient) -> None:
     """/openapi.json lists the customer routes with bearer authentication."""
     document = (await client.get("/openapi.json")).json()
-    assert {URL.replace("sdc", "{council}").replace("SDC-000123", "{customer_id}"),
-            "/api/v1/councils/{council}/customers/{customer_id}/notifications"} <= set(
-        document["paths"])
+    assert {
+        URL.replace("sdc", "{council}").replace("SDC-000123", "{customer_id}"),
+        "/api/v1/councils/{council}/customers/{customer_id}/notifications",
+    } <= set(document["paths"])
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert not any(p.startswith("/preferences") for p in document["paths"])

@@ -22,9 +22,21 @@ from notifier.preferences.store import PreferenceStore
 from tests.web.conftest import CATALOGUE
 
 TOPICS = frozenset(t.topic for t in CATALOGUE)
-HEADER = ["customer_id", "name", "email", "mobile", "address_line_1", "address_line_2",
-          "postcode", "channel_order", "topic_opt_outs", "quiet_hours", "accessible_format",
-          "email_verified", "do_not_contact"]
+HEADER = [
+    "customer_id",
+    "name",
+    "email",
+    "mobile",
+    "address_line_1",
+    "address_line_2",
+    "postcode",
+    "channel_order",
+    "topic_opt_outs",
+    "quiet_hours",
+    "accessible_format",
+    "email_verified",
+    "do_not_contact",
+]
 # Spreadsheet row number -> (cells to change, the column and rule the report must name)
 BAD = {
     101: ({"email": "not-an-email"}, ("email", "invalid-email")),
@@ -45,13 +57,19 @@ def write_customers(path: Path, count: int) -> None:
         writer.writeheader()
         for n in range(count):
             row = {
-                "customer_id": f"SDC-{n:07d}", "name": f"Resident {n}",
-                "email": f"resident{n}@example.org", "mobile": f"07400 {n:06d}",
-                "address_line_1": f"{n} High Street", "address_line_2": "Stratford-upon-Avon",
-                "postcode": "CV37 6AA", "channel_order": "sms email letter",
-                "topic_opt_outs": "waste" if n % 3 == 0 else "", "quiet_hours": "21:00-08:00",
+                "customer_id": f"SDC-{n:07d}",
+                "name": f"Resident {n}",
+                "email": f"resident{n}@example.org",
+                "mobile": f"07400 {n:06d}",
+                "address_line_1": f"{n} High Street",
+                "address_line_2": "Stratford-upon-Avon",
+                "postcode": "CV37 6AA",
+                "channel_order": "sms email letter",
+                "topic_opt_outs": "waste" if n % 3 == 0 else "",
+                "quiet_hours": "21:00-08:00",
                 "accessible_format": "large-print" if n % 50 == 0 else "standard",
-                "email_verified": "yes", "do_not_contact": "",
+                "email_verified": "yes",
+                "do_not_contact": "",
             }
             row.update(BAD.get(n + 2, ({}, None))[0])
             writer.writerow(row)
@@ -66,8 +84,9 @@ async def test_ten_thousand_rows_import_in_under_a_minute_with_bad_rows_reported
     write_customers(path, 10_000)
     store = PreferenceStore(engine)
     started = time.monotonic()
-    result = await import_customers(path, council="sdc", store=store, topics=TOPICS,
-                                    actor="import:test")
+    result = await import_customers(
+        path, council="sdc", store=store, topics=TOPICS, actor="import:test"
+    )
     elapsed = time.monotonic() - started
     assert elapsed < 60, f"{elapsed:.1f}s"
     assert (result.rows, result.created, result.replaced) == (10_000, 9_992, 0)
@@ -82,7 +101,10 @@ async def test_ten_thousand_rows_import_in_under_a_minute_with_bad_rows_reported
     stored = await store.get("sdc", "SDC-0000003")
     assert stored is not None and stored.mobile == "+447400000003"
     assert stored.topic_opt_outs == {"waste"} and stored.address == (
-        "3 High Street", "Stratford-upon-Avon", "CV37 6AA")
+        "3 High Street",
+        "Stratford-upon-Avon",
+        "CV37 6AA",
+    )
 
 
 async def test_reimport_replaces_and_an_empty_choice_cell_keeps_what_is_stored(
@@ -95,8 +117,9 @@ async def test_reimport_replaces_and_an_empty_choice_cell_keeps_what_is_stored(
     store = PreferenceStore(engine)
     await import_customers(path, council="sdc", store=store, topics=TOPICS, actor="import:1")
     path.write_text("customer_id,email,topic_opt_outs\nSDC-0000000,new@example.org,\n")
-    result = await import_customers(path, council="sdc", store=store, topics=TOPICS,
-                                    actor="import:2")
+    result = await import_customers(
+        path, council="sdc", store=store, topics=TOPICS, actor="import:2"
+    )
     assert (result.created, result.replaced) == (0, 1)
     stored = await store.get("sdc", "SDC-0000000")
     assert stored is not None and stored.email == "new@example.org"
@@ -121,8 +144,9 @@ async def test_a_file_that_cannot_be_imported_is_refused_whole(
     else:
         path.write_text(content)
     with pytest.raises(UnreadableFile, match=problem):
-        await import_customers(path, council="sdc", store=PreferenceStore(engine),
-                               topics=TOPICS, actor="import")
+        await import_customers(
+            path, council="sdc", store=PreferenceStore(engine), topics=TOPICS, actor="import"
+        )
 
 
 def test_documented_columns_are_the_accepted_ones() -> None:
@@ -141,7 +165,11 @@ def test_command_imports_and_writes_the_report(
     env = {**os.environ, "NOTIFIER_DATABASE_URL": sqlite_url, "NOTIFIER_LOG_FORMAT": "json"}
     done = subprocess.run(
         [notifier_bin, "customers", "import", str(path), "--council", "sdc"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert "120 rows: created 119, replaced 0, rejected 1" in done.stdout
@@ -149,6 +177,10 @@ def test_command_imports_and_writes_the_report(
     assert report == ["row,field,rule", "101,email,invalid-email"]
     unknown = subprocess.run(
         [notifier_bin, "customers", "import", str(path), "--council", "xyz"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert unknown.returncode == 2 and "not a configured council" in unknown.stderr

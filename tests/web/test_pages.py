@@ -18,9 +18,14 @@ from notifier.web.tokens import Links
 from tests.web.conftest import BASE, SECRET, build_app, in_process
 
 ALEX = Preferences(
-    council="sdc", customer_id="SDC-000123", name="Alex Smith", email="alex@example.org",
-    mobile="+447700900123", address=("Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"),
-    channel_order=(Channel.SMS, Channel.EMAIL, Channel.LETTER), stored=True,
+    council="sdc",
+    customer_id="SDC-000123",
+    name="Alex Smith",
+    email="alex@example.org",
+    mobile="+447700900123",
+    address=("Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"),
+    channel_order=(Channel.SMS, Channel.EMAIL, Channel.LETTER),
+    stored=True,
 )
 
 
@@ -37,9 +42,7 @@ def form_token(html: str) -> str:
     return found.group(1)
 
 
-async def submit(
-    client: httpx.AsyncClient, url: str, **fields: str | list[str]
-) -> httpx.Response:
+async def submit(client: httpx.AsyncClient, url: str, **fields: str | list[str]) -> httpx.Response:
     page = await client.get(url)
     data: dict[str, str | list[str]] = {"form-token": form_token(page.text), **fields}
     return await client.post(url, data=data)
@@ -81,7 +84,9 @@ async def test_saving_changes_says_exactly_what_changed_and_audits_the_resident(
     and the audit trail names the resident and the fields."""
     url = f"/preferences/{links.preferences_token(ALEX)}"
     fields: dict[str, str | list[str]] = {
-        "first-channel": "email", "stop": ["waste"], "large-print": "yes"
+        "first-channel": "email",
+        "stop": ["waste"],
+        "large-print": "yes",
     }
     answer = await submit(client, url, **fields)
     assert answer.status_code == 200
@@ -97,15 +102,18 @@ async def test_saving_changes_says_exactly_what_changed_and_audits_the_resident(
     assert stored.topic_opt_outs == {"waste"} and stored.large_print
     last = (await store.audit_trail("sdc", "SDC-000123"))[-1]
     assert (last.actor, last.fields) == (
-        "resident", ("accessible_format", "channel_order", "topic_opt_outs"))
+        "resident",
+        ("accessible_format", "channel_order", "topic_opt_outs"),
+    )
 
 
 async def test_saving_nothing_new_says_so(
     client: httpx.AsyncClient, store: PreferenceStore, links: Links
 ) -> None:
     """Submitting the choices as they are changes nothing and says so."""
-    answer = await submit(client, f"/preferences/{links.preferences_token(ALEX)}",
-                          **{"first-channel": "sms"})
+    answer = await submit(
+        client, f"/preferences/{links.preferences_token(ALEX)}", **{"first-channel": "sms"}
+    )
     assert "You did not change anything" in answer.text
     assert len(await store.audit_trail("sdc", "SDC-000123")) == 1
 
@@ -114,10 +122,12 @@ async def test_resuming_messages_and_keeping_channel_specific_opt_outs(
     client: httpx.AsyncClient, store: PreferenceStore, links: Links
 ) -> None:
     """Unticking a topic resumes it; an opt-out the page does not show (waste by text) stays."""
-    await store.put(dataclasses.replace(ALEX, topic_opt_outs=frozenset({"planning", "waste:sms"})),
-                    actor="test")
-    answer = await submit(client, f"/preferences/{links.preferences_token(ALEX)}",
-                          **{"first-channel": "sms"})
+    await store.put(
+        dataclasses.replace(ALEX, topic_opt_outs=frozenset({"planning", "waste:sms"})), actor="test"
+    )
+    answer = await submit(
+        client, f"/preferences/{links.preferences_token(ALEX)}", **{"first-channel": "sms"}
+    )
     assert "You will get messages about planning applications again." in answer.text
     stored = await store.get("sdc", "SDC-000123")
     assert stored is not None and stored.topic_opt_outs == {"waste:sms"}
@@ -129,8 +139,7 @@ async def test_missing_choice_shows_the_error_summary_and_saves_nothing(
 ) -> None:
     """No first channel: 400, 'Error:' in the title, a summary linking to the radios, the
     field's own message, and the resident's other ticks kept; nothing stored."""
-    answer = await submit(client, f"/preferences/{links.preferences_token(ALEX)}",
-                          stop=["waste"])
+    answer = await submit(client, f"/preferences/{links.preferences_token(ALEX)}", stop=["waste"])
     assert answer.status_code == 400
     assert "<title>Error: How we contact you" in answer.text
     assert 'href="#first-channel"' in answer.text and 'id="first-channel-error"' in answer.text
@@ -138,9 +147,13 @@ async def test_missing_choice_shows_the_error_summary_and_saves_nothing(
     assert (await store.get("sdc", "SDC-000123")) == ALEX
 
 
-@pytest.mark.parametrize("fields", [
-    {"first-channel": "fax"}, {"first-channel": "sms", "stop": "parking"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"first-channel": "fax"},
+        {"first-channel": "sms", "stop": "parking"},
+    ],
+)
 async def test_values_not_offered_are_refused(
     client: httpx.AsyncClient, store: PreferenceStore, links: Links, fields: dict[str, str]
 ) -> None:
@@ -185,8 +198,9 @@ async def test_page_escapes_what_it_shows(
     client: httpx.AsyncClient, store: PreferenceStore, links: Links
 ) -> None:
     """Stored text is escaped, never markup."""
-    await store.put(dataclasses.replace(ALEX, address=("1 Road", "Town", "<b>CV37 6AA</b>")),
-                    actor="test")
+    await store.put(
+        dataclasses.replace(ALEX, address=("1 Road", "Town", "<b>CV37 6AA</b>")), actor="test"
+    )
     html = (await client.get(f"/preferences/{links.preferences_token(ALEX)}")).text
     assert "<b>CV37" not in html and "&lt;b&gt;CV37 6AA&lt;/b&gt;" in html
 
@@ -200,14 +214,18 @@ async def test_one_click_unsubscribe_answers_an_empty_post_and_is_idempotent(
     assert url is not None
     path = url.removeprefix("https://notify.example.gov.uk")
     assert (await client.post(path)).status_code == 200
-    again = await client.post(path, content=b"List-Unsubscribe=One-Click",
-                              headers={"content-type": "application/x-www-form-urlencoded"})
+    again = await client.post(
+        path,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert again.status_code == 200
     stored = await store.get("sdc", "SDC-000123")
     assert stored is not None and stored.topic_opt_outs == {"waste"}
     trail = await store.audit_trail("sdc", "SDC-000123")
-    assert [(e.actor, e.fields) for e in trail[1:]] == [("resident-unsubscribe",
-                                                         ("topic_opt_outs",))]
+    assert [(e.actor, e.fields) for e in trail[1:]] == [
+        ("resident-unsubscribe", ("topic_opt_outs",))
+    ]
 
 
 async def test_unsubscribe_get_only_asks(

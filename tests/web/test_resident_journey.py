@@ -27,8 +27,9 @@ CUSTOMER = "/api/v1/councils/sdc/customers/SDC-000123"
 
 @pytest.fixture
 def service(tmp_path: Path, amqp_url: str) -> Iterator[ServiceProcess]:
-    proc = ServiceProcess(tmp_path, amqp_url, NOTIFIER_SECRET_KEY=SECRET,
-                          NOTIFIER_SMS_ALLOW_FICTION_RANGE="true")
+    proc = ServiceProcess(
+        tmp_path, amqp_url, NOTIFIER_SECRET_KEY=SECRET, NOTIFIER_SMS_ALLOW_FICTION_RANGE="true"
+    )
     yield proc
     proc.stop()
 
@@ -36,15 +37,21 @@ def service(tmp_path: Path, amqp_url: str) -> Iterator[ServiceProcess]:
 def event_of(event_type: str) -> dict[str, Any]:
     sample = CATALOGUE.get("sdc", event_type).sample
     # The event carries no contact details: the stored preferences decide everything.
-    return make_event(type=event_type, personalisation=dict(sample.personalisation),
-                      recipient={"customer_id": "SDC-000123"})
+    return make_event(
+        type=event_type,
+        personalisation=dict(sample.personalisation),
+        recipient={"customer_id": "SDC-000123"},
+    )
 
 
 async def files_in(folder: Path, count: int, timeout: float = 10) -> list[Path]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = sorted(p for p in folder.glob("*") if not p.name.startswith(".")) \
-            if folder.exists() else []
+        found = (
+            sorted(p for p in folder.glob("*") if not p.name.startswith("."))
+            if folder.exists()
+            else []
+        )
         if len(found) >= count:
             return found
         await asyncio.sleep(0.05)
@@ -65,8 +72,16 @@ async def test_resident_stops_waste_messages_and_the_next_waste_event_is_suppres
 ) -> None:
     """The page's choices reach the very next notification: texts first, then no waste."""
     create = await asyncio.create_subprocess_exec(
-        notifier_bin, "keys", "create", "--council", "sdc", "--name", "crm",
-        env=service.env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
+        notifier_bin,
+        "keys",
+        "create",
+        "--council",
+        "sdc",
+        "--name",
+        "crm",
+        env=service.env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
     async with asyncio.timeout(60):
@@ -77,10 +92,16 @@ async def test_resident_stops_waste_messages_and_the_next_waste_event_is_suppres
     await service.wait_ready()
     base = f"http://127.0.0.1:{service.port}"
     async with httpx.AsyncClient(base_url=base) as client:
-        put = await client.put(CUSTOMER, headers={"Authorization": f"Bearer {key}"}, json={
-            "email": "alex@example.org", "mobile": "07700 900123", "quiet_hours": None,
-            "address": ["Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"],
-        })
+        put = await client.put(
+            CUSTOMER,
+            headers={"Authorization": f"Bearer {key}"},
+            json={
+                "email": "alex@example.org",
+                "mobile": "07700 900123",
+                "quiet_hours": None,
+                "address": ["Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA"],
+            },
+        )
         assert put.status_code == 201, put.text
 
         # 1. An email arrives (email is the default first channel) with the personal link.
@@ -102,10 +123,16 @@ async def test_resident_stops_waste_messages_and_the_next_waste_event_is_suppres
         # 3. They stop waste messages; the next waste event goes nowhere, planning still texts.
         stop_waste: dict[str, str | list[str]] = {"first-channel": "sms", "stop": ["waste"]}
         saved = await save(client, page, **stop_waste)
-        assert "You will no longer get messages about bins, recycling and waste collections." \
-            in saved
-        await publish_raw(amqp_url, [event_of("waste.missed-collection.resolved"),
-                                     event_of("planning.consultation.started")])
+        assert (
+            "You will no longer get messages about bins, recycling and waste collections." in saved
+        )
+        await publish_raw(
+            amqp_url,
+            [
+                event_of("waste.missed-collection.resolved"),
+                event_of("planning.consultation.started"),
+            ],
+        )
         await service.wait_processed(4)
         assert len(await files_in(service.outbox / "sms", 2)) == 2
         assert len(list((service.outbox / "email").glob("*.eml"))) == 1
@@ -114,8 +141,11 @@ async def test_resident_stops_waste_messages_and_the_next_waste_event_is_suppres
         stopped = shown.split('id="stopped"')[1].split("</dd>")[0]
         assert "Bins, recycling and waste collections" in stopped
 
-        listed = (await client.get(f"{CUSTOMER}/notifications",
-                                   headers={"Authorization": f"Bearer {key}"})).json()
+        listed = (
+            await client.get(
+                f"{CUSTOMER}/notifications", headers={"Authorization": f"Bearer {key}"}
+            )
+        ).json()
         by_type = {n["event_type"]: n for n in listed["notifications"]}
         resolved = by_type["waste.missed-collection.resolved"]
         assert (resolved["status"], resolved["reason"]) == ("suppressed", "opted-out")
