@@ -19,11 +19,10 @@ from datetime import date
 
 from reportlab.pdfgen.canvas import Canvas
 
-from notifier.channels.base import LetterMessage
 from notifier.councils import load_councils
 from notifier.letters import fonts, render_letter
 from notifier.letters.geometry import PAGE_HEIGHT, PAGE_WIDTH
-from notifier.templates.blocks import Block, Heading, ListBlock, Paragraph
+from notifier.messages import Block, Heading, LetterMessage, ListBlock, Paragraph
 
 TARGET_PER_SECOND = 100.0
 BLOCKS: tuple[Block, ...] = (

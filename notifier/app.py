@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
-from collections.abc import Coroutine, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Iterator, Mapping
 
 import structlog
 import uvicorn
@@ -19,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
-from notifier.councils import Council, load_councils
+from notifier.councils import load_councils
 from notifier.errors import ConfigurationError
 from notifier.http import create_app
-from notifier.model import Channel
+from notifier.jobs import scheduled_jobs
+from notifier.model import Channel, Council
 from notifier.outcomes import OutcomeSink
 from notifier.preferences.store import PreferenceStore
 from notifier.processing import Processor
@@ -30,6 +27,7 @@ from notifier.settings import EmailProvider, LetterProvider, Settings, SmsProvid
 from notifier.store import migrate
 from notifier.store.database import create_engine, ping
 from notifier.store.notifications import NotificationStore
+from notifier.supervisor import supervise_workers
 from notifier.templates.source import Catalogue
 from notifier.web.tokens import Links
 from notifier.worker.broker import Broker
@@ -57,7 +55,7 @@ def build_channels(
 
         channels[Channel.SMS] = TwilioChannel.from_settings(settings)
     if settings.letter_provider is not LetterProvider.OUTBOX:
-        from notifier.channels.letter import SpoolingLetterChannel
+        from notifier.printhouse.channel import SpoolingLetterChannel
 
         channels[Channel.LETTER] = SpoolingLetterChannel.from_settings(settings, engine)
     return channels
@@ -177,10 +175,17 @@ class Service:
                 # Both roles publish outcomes (the HTTP port for provider webhooks).
                 await self.broker.connect()
                 if worker and jobs:
-                    tasks.append(asyncio.create_task(self._purge_periodically()))
+                    background = scheduled_jobs(
+                        self.settings, self.engine, self.notifications, self.broker
+                    )
                     if self.settings.worker_processes > 1:
-                        tasks.append(asyncio.create_task(self._extra_workers()))
-                    tasks.extend(asyncio.create_task(job) for job in self._letter_jobs())
+                        background.append(
+                            supervise_workers(
+                                self.settings.worker_processes - 1,
+                                grace=self.settings.shutdown_grace + 10,
+                            )
+                        )
+                    tasks.extend(asyncio.create_task(job) for job in background)
                 if worker:
                     consumer = Worker(
                         self.broker,
@@ -214,74 +219,6 @@ class Service:
                         await adapter.aclose()
                 await self.engine.dispose()
                 log.info("service.stopped")
-
-    async def _purge_periodically(self, every: float = 3600.0) -> None:
-        """Forget contact details past the retention period, hourly (the history stays)."""
-        while True:
-            cutoff = datetime.now(UTC) - timedelta(days=self.settings.retention_days)
-            try:
-                purged = await self.notifications.purge_personal_data(cutoff)
-                if purged:
-                    log.info("retention.purged", count=purged)
-            except Exception as exc:
-                log.warning("retention.purge_failed", error=type(exc).__name__)
-            await asyncio.sleep(every)
-
-    async def _extra_workers(self) -> None:
-        """Keep NOTIFIER_WORKER_PROCESSES - 1 more ``notifier worker`` processes running beside
-        this one; when cancelled (shutdown), stop them gracefully and wait for them."""
-        env = {**os.environ, "NOTIFIER_WORKER_PROCESSES": "1"}
-        command = [sys.executable, "-m", "notifier", "worker", "--consume-only"]
-        children: list[asyncio.subprocess.Process] = []
-
-        async def keep_running() -> None:
-            child = await asyncio.create_subprocess_exec(*command, env=env)
-            children.append(child)
-            while True:
-                code = await child.wait()
-                log.warning("worker.process_exited", exit_code=code)
-                await asyncio.sleep(1)  # a process that dies at once must not spin
-                children.remove(child)
-                child = await asyncio.create_subprocess_exec(*command, env=env)
-                children.append(child)
-
-        keepers = [
-            asyncio.create_task(keep_running()) for _ in range(self.settings.worker_processes - 1)
-        ]
-        try:
-            await asyncio.gather(*keepers)
-        finally:
-            for keeper in keepers:
-                keeper.cancel()
-            for child in children:
-                with contextlib.suppress(ProcessLookupError):
-                    child.send_signal(signal.SIGTERM)
-            grace = self.settings.shutdown_grace + 10
-            for child in children:
-                try:
-                    await asyncio.wait_for(child.wait(), grace)
-                except TimeoutError:
-                    child.kill()
-                    await child.wait()
-
-    def _letter_jobs(self) -> list[Coroutine[Any, Any, None]]:
-        """The daily print cut-off and the polling of print reports (worker role, with a real
-        print provider)."""
-        if self.settings.letter_provider is LetterProvider.OUTBOX:
-            return []
-        from notifier.letters.dispatch import build_dispatcher, dispatch_daily
-        from notifier.letters.reports import build_poller, poll_reports_forever
-
-        jobs = [
-            dispatch_daily(
-                build_dispatcher(self.settings, self.engine, self.broker),
-                self.settings.letter_cutoff_time,
-            )
-        ]
-        if self.settings.print_report_dir:
-            poller = build_poller(self.settings, self.engine, self.broker)
-            jobs.append(poll_reports_forever(poller, self.settings.print_report_poll_seconds))
-        return jobs
 
 
 class _Server(uvicorn.Server):

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from notifier.errors import ConfigurationError
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Council:
-    """One council's name, contact details and branding."""
-
-    code: str
-    name: str
-    website: str
-    phone: str
-    email_from: str
-    reply_to: str
-    sms_sender: str
-    address: tuple[str, ...]
-    brand_colour: str = "#0b0c0c"
-    logo_text: str = ""
-    logo_file: str | None = None
-
-    @property
-    def email_domain(self) -> str:
-        return self.email_from.rpartition("@")[2]
+from notifier.model import Council
 
 
 def load_councils(path: Path | None = None) -> dict[str, Council]:

@@ -81,3 +81,24 @@ class Receipt:
     status: Status
     provider_ref: str | None = None
     fragments: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Council:
+    """One council's name, contact details and branding."""
+
+    code: str
+    name: str
+    website: str
+    phone: str
+    email_from: str
+    reply_to: str
+    sms_sender: str
+    address: tuple[str, ...]
+    brand_colour: str = "#0b0c0c"
+    logo_text: str = ""
+    logo_file: str | None = None
+
+    @property
+    def email_domain(self) -> str:
+        return self.email_from.rpartition("@")[2]

@@ -7,11 +7,10 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from notifier.channels.base import EmailMessage, LetterMessage, Message, SmsMessage
-from notifier.councils import Council
 from notifier.errors import InvalidEvent
 from notifier.events import CaseEvent
-from notifier.model import Channel
+from notifier.messages import EmailMessage, LetterMessage, Message, SmsMessage
+from notifier.model import Channel, Council
 from notifier.preferences.model import Preferences, from_event_recipient
 from notifier.preferences.policy import LONDON, ChannelPlan, Suppression, plan_channels
 from notifier.templates import render

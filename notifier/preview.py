@@ -6,11 +6,10 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from notifier.channels.base import EmailMessage, LetterMessage, SmsMessage
-from notifier.councils import Council
 from notifier.events import CaseEvent, Recipient
 from notifier.letters.render import render_letter
-from notifier.model import Channel
+from notifier.messages import EmailMessage, LetterMessage, SmsMessage
+from notifier.model import Channel, Council
 from notifier.planning import plan
 from notifier.preferences.model import LARGE_PRINT, STANDARD, Preferences
 from notifier.templates.source import Catalogue

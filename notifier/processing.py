@@ -16,10 +16,9 @@ import structlog
 
 from notifier import events, metrics
 from notifier.channels.base import Channel as ChannelAdapter
-from notifier.channels.base import SmsMessage
-from notifier.councils import Council
 from notifier.errors import DeliveryFailure, InvalidEvent, PermanentFailure, TemporaryFailure
-from notifier.model import Channel, Status
+from notifier.messages import SmsMessage
+from notifier.model import Channel, Council, Status
 from notifier.outcomes import OutcomeSink, publish_outcome
 from notifier.planning import LinkMaker, Plan, contact_of, plan
 from notifier.preferences.store import PreferenceStore

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.channels.base import Message
 from notifier.councils import load_councils
 from notifier.errors import PermanentFailure, TechnicalFailure, TemporaryFailure
+from notifier.messages import Message
 from notifier.model import Channel, Receipt, Status
 from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore

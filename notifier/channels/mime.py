@@ -18,8 +18,8 @@ from pathlib import Path
 
 import dkim as dkimpy
 
-from notifier.channels.base import EmailMessage
 from notifier.errors import ConfigurationError, PermanentFailure, TechnicalFailure
+from notifier.messages import EmailMessage
 
 # 7-bit on the wire: bodies in quoted-printable (lines <= 76), non-ASCII header values as
 # RFC 2047 encoded-words, so no relay needs 8BITMIME or SMTPUTF8.

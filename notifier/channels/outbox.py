@@ -9,31 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from notifier.channels.base import EmailMessage, LetterMessage, Message, SmsMessage, expect
 from notifier.channels.mime import build_email
 from notifier.errors import TechnicalFailure
+from notifier.files import write_atomically
 from notifier.letters.render import render_for_post
+from notifier.messages import EmailMessage, LetterMessage, Message, SmsMessage, expect
 from notifier.model import Receipt, Status
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader sees the whole file or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Outbox:

@@ -29,7 +29,6 @@ from aiosmtplib import (
     SMTPServerDisconnected,
 )
 
-from notifier.channels.base import EmailMessage, Message, expect
 from notifier.channels.mime import DkimSigner, build_email, envelope_sender, recipient
 from notifier.errors import (
     ConfigurationError,
@@ -38,6 +37,7 @@ from notifier.errors import (
     TechnicalFailure,
     TemporaryFailure,
 )
+from notifier.messages import EmailMessage, Message, expect
 from notifier.model import Receipt, Status
 
 if TYPE_CHECKING:

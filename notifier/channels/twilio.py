@@ -21,13 +21,6 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from notifier.channels.base import Message, SmsMessage, expect
-from notifier.channels.mobile import (
-    InvalidMobile,
-    is_messaging_service_sid,
-    normalise_uk_mobile,
-    validate_sender_id,
-)
 from notifier.channels.throttle import TokenBucket
 from notifier.errors import (
     ConfigurationError,
@@ -35,7 +28,14 @@ from notifier.errors import (
     PermanentFailure,
     TechnicalFailure,
 )
+from notifier.messages import Message, SmsMessage, expect
 from notifier.model import Receipt, Status
+from notifier.recipients.mobile import (
+    InvalidMobile,
+    is_messaging_service_sid,
+    normalise_uk_mobile,
+    validate_sender_id,
+)
 from notifier.settings import Settings
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")

@@ -50,7 +50,7 @@ def letters_dispatch() -> None:
     to run again at any time: no letter is printed twice or dropped. Progress goes to stderr,
     the summary to stdout; exits 1 if another dispatch is running or a batch is stuck.
     """
-    from notifier.letters.dispatch import DispatchResult, build_dispatcher
+    from notifier.printhouse.dispatch import DispatchResult, build_dispatcher
 
     settings = common.load()
 
@@ -85,7 +85,7 @@ def letters_ingest_report(file: Path) -> None:
     unknown letter ids are listed on stderr by row number and the rest is still applied.
     Exits 0 when the file was read, 1 when it is not a report at all.
     """
-    from notifier.letters.reports import IngestResult, ReportUnreadable, build_ingester
+    from notifier.printhouse.reports import IngestResult, ReportUnreadable, build_ingester
 
     settings = common.load()
 

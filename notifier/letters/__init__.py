@@ -1,6 +1,5 @@
-"""Printed letters: postal address rules, and PDF rendering for window envelopes."""
+"""Printed letters: PDF rendering for window envelopes (the print hand-over is ``printhouse``)."""
 
-from notifier.letters.address import InvalidAddress, PostalAddress, normalise_address
 from notifier.letters.render import (
     LetterError,
     LetterTooLong,
@@ -9,13 +8,4 @@ from notifier.letters.render import (
     render_letter,
 )
 
-__all__ = [
-    "InvalidAddress",
-    "LetterError",
-    "LetterTooLong",
-    "PostalAddress",
-    "RenderedLetter",
-    "normalise_address",
-    "page_count",
-    "render_letter",
-]
+__all__ = ["LetterError", "LetterTooLong", "RenderedLetter", "page_count", "render_letter"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 
-from notifier.channels.base import LetterMessage
 from notifier.letters import fonts
 from notifier.letters.geometry import (
     BODY_LEFT,
@@ -21,7 +20,7 @@ from notifier.letters.geometry import (
     FOOTER_RIGHT,
     MM,
 )
-from notifier.templates.blocks import Block, Heading, ListBlock, Paragraph
+from notifier.messages import Block, Heading, LetterMessage, ListBlock, Paragraph
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

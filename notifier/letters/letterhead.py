@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from notifier.channels.base import LetterMessage
-from notifier.councils import Council
 from notifier.errors import ConfigurationError
 from notifier.letters import fonts
-from notifier.letters.address import InvalidAddress, PostalAddress
 from notifier.letters.geometry import (
     ADDRESS_INSET_X,
     ADDRESS_INSET_Y,
@@ -20,6 +17,9 @@ from notifier.letters.geometry import (
     MM,
 )
 from notifier.letters.layout import Placed, display_url, wrap
+from notifier.messages import LetterMessage
+from notifier.model import Council
+from notifier.recipients.address import InvalidAddress, PostalAddress
 
 # Address type sizes to try, largest first, with 0.5 pt extra leading: 7 lines of 10 pt fit the
 # 26.8 mm window. Liberation Sans capitals are 0.688 of the size, so 8.5 pt is still above Royal

@@ -17,11 +17,8 @@ from reportlab.lib.colors import Color, HexColor, white
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
-from notifier.channels.base import LetterMessage
-from notifier.councils import Council
 from notifier.errors import ConfigurationError, PermanentFailure
 from notifier.letters import fonts
-from notifier.letters.address import InvalidAddress, PostalAddress, normalise_address
 from notifier.letters.geometry import FOOTER_RIGHT, LOGO, MAX_PAGES, PAGE_HEIGHT, PAGE_WIDTH
 from notifier.letters.layout import (
     Footer,
@@ -32,7 +29,9 @@ from notifier.letters.layout import (
     page_label,
 )
 from notifier.letters.letterhead import layout_address, layout_contact, layout_logo_text
-from notifier.templates.blocks import ListBlock
+from notifier.messages import LetterMessage, ListBlock
+from notifier.model import Council
+from notifier.recipients.address import InvalidAddress, PostalAddress, normalise_address
 
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from notifier.channels.mobile import MESSAGES, InvalidMobile, normalise_uk_mobile
-from notifier.letters.address import InvalidAddress, normalise_address
 from notifier.model import Channel
 from notifier.preferences.model import ACCESSIBLE_FORMATS
+from notifier.recipients.address import InvalidAddress, normalise_address
+from notifier.recipients.mobile import MESSAGES, InvalidMobile, normalise_uk_mobile
 
 LANGUAGES = ("en", "cy")
 FLAGS = frozenset(

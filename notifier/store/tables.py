@@ -136,7 +136,7 @@ letter_batches = Table(
     Column("id", String(36), primary_key=True),
     # The file name at the provider: the same letters always go under the same name.
     Column("name", String(200), nullable=False, unique=True),
-    # claimed -> built -> uploaded -> handed-over (see notifier/letters/dispatch.py)
+    # claimed -> built -> uploaded -> handed-over (see notifier/printhouse/dispatch.py)
     Column("state", String(20), nullable=False),
     Column("letters", Integer, nullable=False),
     Column("size", BigInteger),

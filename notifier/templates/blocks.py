@@ -6,33 +6,11 @@ flattened to text; raw HTML, images and tables are not part of the language.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TypeAlias
-
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from notifier.errors import InvalidEvent
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Heading:
-    level: int
-    text: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Paragraph:
-    text: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ListBlock:
-    items: tuple[str, ...]
-    ordered: bool = False
-
-
-Block: TypeAlias = Heading | Paragraph | ListBlock
+from notifier.messages import Block, Heading, ListBlock, Paragraph
 
 _md = MarkdownIt("zero").enable(["heading", "list", "paragraph", "escape", "newline"])
 

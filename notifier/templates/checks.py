@@ -28,10 +28,9 @@ from typing import Any, Protocol
 
 from jinja2 import TemplateSyntaxError, meta
 
-from notifier.channels.base import LetterMessage
-from notifier.councils import Council
 from notifier.errors import InvalidEvent, NotifierError
-from notifier.model import Channel
+from notifier.messages import LetterMessage
+from notifier.model import Channel, Council
 from notifier.templates import readability
 from notifier.templates.blocks import plain_text
 from notifier.templates.environment import markdown_env, plain_env

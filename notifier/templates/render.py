@@ -9,9 +9,10 @@ from typing import Any
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
-from notifier.councils import Council
 from notifier.errors import InvalidEvent
-from notifier.templates.blocks import Block, Heading, parse_blocks, plain_text
+from notifier.messages import Block, Heading
+from notifier.model import Council
+from notifier.templates.blocks import parse_blocks, plain_text
 from notifier.templates.environment import autoescape_env
 from notifier.templates.source import Template
 

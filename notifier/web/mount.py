@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.councils import Council
+from notifier.model import Council
 from notifier.preferences.store import PreferenceStore
 from notifier.settings import Settings
 from notifier.store.notifications import NotificationStore

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from notifier.councils import Council
+from notifier.model import Council
 from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore
 from notifier.web import choices

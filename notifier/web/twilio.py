@@ -18,11 +18,11 @@ from fastapi import APIRouter, Request, Response
 from pydantic import SecretStr
 from starlette.datastructures import FormData
 
-from notifier.channels.mobile import InvalidMobile, normalise_uk_mobile
 from notifier.channels.twilio import OPTED_OUT, STATUS_CALLBACK_PATH, signature_is_valid
 from notifier.model import Status
 from notifier.outcomes import OutcomeSink, publish_outcome
 from notifier.preferences.store import PreferenceStore
+from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
 from notifier.store.notifications import Notification, NotificationStore
 
 log = structlog.get_logger("notifier.web.twilio")

@@ -18,10 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from notifier.channels.base import EmailMessage
 from notifier.channels.mime import SIGNED_HEADERS, DkimSigner, WireEmail, build_email
 from notifier.councils import load_councils
 from notifier.errors import ConfigurationError, PermanentFailure, TechnicalFailure
+from notifier.messages import EmailMessage
 from notifier.templates import render
 from notifier.templates.source import Catalogue
 

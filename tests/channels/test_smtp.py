@@ -17,7 +17,7 @@ from aiosmtplib import SMTPRecipientRefused, SMTPResponseException
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from notifier.channels.base import Channel, EmailMessage, SmsMessage
+from notifier.channels.base import Channel
 from notifier.channels.mime import DkimSigner
 from notifier.channels.smtp import (
     REPLIES,
@@ -35,6 +35,7 @@ from notifier.errors import (
     TechnicalFailure,
     TemporaryFailure,
 )
+from notifier.messages import EmailMessage, SmsMessage
 from notifier.model import Receipt, Status
 from notifier.settings import Settings
 from tests.fakes.smtp import FakeSmtpServer, TlsFiles, make_tls_files

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from notifier.channels.base import Channel, EmailMessage, SmsMessage
+from notifier.channels.base import Channel
 from notifier.channels.throttle import TokenBucket
 from notifier.channels.twilio import ERRORS, STATUS_CALLBACK_PATH, TwilioChannel
 from notifier.councils import load_councils
@@ -23,6 +23,7 @@ from notifier.errors import (
     PermanentFailure,
     TechnicalFailure,
 )
+from notifier.messages import EmailMessage, SmsMessage
 from notifier.model import Receipt, Status
 from notifier.settings import Settings
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio

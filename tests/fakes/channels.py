@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from notifier.channels.base import Message
+from notifier.messages import Message
 from notifier.model import Receipt, Status
 
 Handler = Callable[[Message], Awaitable[Receipt]]

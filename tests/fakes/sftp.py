@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncssh
 
-from notifier.letters.providers import SftpProvider
+from notifier.printhouse.providers import SftpProvider
 
 USERNAME = "printer"
 

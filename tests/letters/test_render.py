@@ -15,20 +15,15 @@ from pdfminer.pdftypes import resolve1
 from pdfminer.psparser import PSLiteral
 from PIL import Image
 
-from notifier.channels.base import LetterMessage
-from notifier.councils import Council, load_councils
+from notifier.councils import load_councils
 from notifier.errors import ConfigurationError
-from notifier.letters import (
-    InvalidAddress,
-    LetterError,
-    LetterTooLong,
-    page_count,
-    render_letter,
-)
+from notifier.letters import LetterError, LetterTooLong, page_count, render_letter
 from notifier.letters.fonts import BOLD
 from notifier.letters.layout import layout_letter
 from notifier.letters.letterhead import format_date
-from notifier.templates.blocks import Block, Heading, ListBlock, Paragraph
+from notifier.messages import Block, Heading, LetterMessage, ListBlock, Paragraph
+from notifier.model import Council
+from notifier.recipients.address import InvalidAddress
 
 MM = 72 / 25.4
 COUNCILS = load_councils()

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.channels.base import LetterMessage
-from notifier.councils import Council, load_councils
+from notifier.councils import load_councils
+from notifier.messages import LetterMessage
+from notifier.model import Council
 from notifier.templates.checks import (
     LETTER_PAGES,
     MISSING_VARIABLE,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.templates.blocks import Heading, ListBlock, Paragraph, parse_blocks, plain_text
+from notifier.messages import Heading, ListBlock, Paragraph
+from notifier.templates.blocks import parse_blocks, plain_text
 from notifier.templates.environment import (
     format_date,
     format_money,

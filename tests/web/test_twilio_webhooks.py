@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import FormData, UploadFile
 from twilio.request_validator import RequestValidator
 
-from notifier.channels.base import SmsMessage
 from notifier.channels.twilio import STATUS_CALLBACK_PATH, TwilioChannel, signature_is_valid
 from notifier.councils import load_councils
 from notifier.http import create_app
+from notifier.messages import SmsMessage
 from notifier.model import Channel, Status
 from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore

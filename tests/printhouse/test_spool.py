@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from notifier.app import build_channels
-from notifier.channels.letter import SpoolingLetterChannel
 from notifier.channels.outbox import LetterOutbox
 from notifier.errors import PermanentFailure, TechnicalFailure
-from notifier.letters.spool import Spool
 from notifier.model import Channel, Receipt, Status
 from notifier.preferences.store import PreferenceStore
+from notifier.printhouse.channel import SpoolingLetterChannel
+from notifier.printhouse.spool import Spool
 from notifier.processing import Ack, Delivery, Processor
 from notifier.settings import LetterProvider, Settings
 from notifier.store.notifications import NotificationStore
@@ -26,7 +26,7 @@ from notifier.store.tables import letter_spool
 from notifier.templates.source import Catalogue
 from tests.events import body, make_event
 from tests.fakes.channels import FakeChannel, RecordingSink
-from tests.letters.spooled import (
+from tests.printhouse.spooled import (
     COUNCILS,
     clean_letter_tables,
     letter,

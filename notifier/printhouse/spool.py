@@ -29,9 +29,9 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.channels.outbox import write_atomically
-from notifier.letters.address import PostalAddress
+from notifier.files import write_atomically
 from notifier.model import Channel, Status
+from notifier.recipients.address import PostalAddress
 from notifier.store.notifications import aware
 from notifier.store.tables import letter_batches, letter_spool, notifications
 

@@ -10,20 +10,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.letters.dispatch import Dispatcher
-from notifier.letters.providers import FolderProvider
-from notifier.letters.reports import (
+from notifier.model import Status
+from notifier.printhouse.dispatch import Dispatcher
+from notifier.printhouse.providers import FolderProvider
+from notifier.printhouse.reports import (
     Problem,
     ReportIngester,
     ReportPoller,
     ReportUnreadable,
     parse_report,
 )
-from notifier.letters.spool import Spool
-from notifier.model import Status
+from notifier.printhouse.spool import Spool
 from notifier.store.notifications import NotificationStore
 from tests.fakes.channels import RecordingSink
-from tests.letters.spooled import clean_letter_tables, spool_letters
+from tests.printhouse.spooled import clean_letter_tables, spool_letters
 
 HEADER = "letter_id,status,date,reason\n"
 ID = "6f1c2d3e-0000-4000-8000-000000000001"

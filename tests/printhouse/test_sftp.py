@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.errors import TechnicalFailure
-from notifier.letters.dispatch import Dispatcher, build_zip
-from notifier.letters.providers import SftpProvider
-from notifier.letters.reports import ReportIngester, ReportPoller
-from notifier.letters.spool import BatchState, Spool
 from notifier.model import Status
+from notifier.printhouse.dispatch import Dispatcher, build_zip
+from notifier.printhouse.providers import SftpProvider
+from notifier.printhouse.reports import ReportIngester, ReportPoller
+from notifier.printhouse.spool import BatchState, Spool
 from notifier.store.notifications import NotificationStore
 from tests.fakes.channels import RecordingSink
 from tests.fakes.sftp import SftpServer
-from tests.letters.spooled import assert_consistent, clean_letter_tables, spool_letters
+from tests.printhouse.spooled import assert_consistent, clean_letter_tables, spool_letters
 
 
 @pytest.fixture

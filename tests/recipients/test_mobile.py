@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.channels.mobile import (
+from notifier.recipients.mobile import (
     INVALID_NUMBER,
     MESSAGES,
     NOT_A_UK_MOBILE,

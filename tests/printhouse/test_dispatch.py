@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.errors import ConfigurationError, TechnicalFailure
-from notifier.letters.dispatch import (
+from notifier.model import Status
+from notifier.printhouse.dispatch import (
     MANIFEST_COLUMNS,
     DispatchBusy,
     Dispatcher,
@@ -24,15 +25,19 @@ from notifier.letters.dispatch import (
     dispatch_daily,
     next_cutoff,
 )
-from notifier.letters.providers import FolderProvider
-from notifier.letters.spool import BatchState, Spool
-from notifier.model import Status
+from notifier.printhouse.providers import FolderProvider
+from notifier.printhouse.spool import BatchState, Spool
 from notifier.settings import load_settings
 from notifier.store.database import create_engine
 from notifier.store.notifications import NotificationStore
 from tests.events import make_event
 from tests.fakes.channels import RecordingSink
-from tests.letters.spooled import assert_consistent, clean_letter_tables, read_batch, spool_letters
+from tests.printhouse.spooled import (
+    assert_consistent,
+    clean_letter_tables,
+    read_batch,
+    spool_letters,
+)
 from tests.service import ServiceProcess, bind_outcomes, drain, publish_raw
 
 LONDON = ZoneInfo("Europe/London")

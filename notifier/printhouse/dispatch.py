@@ -40,14 +40,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.errors import NotifierError
-from notifier.letters.providers import PrintProvider, build_provider, file_sha256
-from notifier.letters.spool import LONDON, Batch, BatchState, Spool, SpooledLetter
 from notifier.model import Status
 from notifier.outcomes import OutcomeSink, publish_outcome
+from notifier.printhouse.providers import PrintProvider, build_provider, file_sha256
+from notifier.printhouse.spool import LONDON, Batch, BatchState, Spool, SpooledLetter
 from notifier.settings import Settings
 from notifier.store.notifications import NotificationStore
 
-log = structlog.get_logger("notifier.letters.dispatch")
+log = structlog.get_logger("notifier.printhouse.dispatch")
 
 SOURCE = "print-dispatch"
 MANIFEST = "manifest.csv"

@@ -1,6 +1,6 @@
 """The letter channel for a real print provider (``folder`` or ``sftp``): each letter is rendered
 and spooled, and stays ``created`` until the next dispatch hands its batch over
-(``notifier.letters.dispatch``), when it moves to ``sending``.
+(``notifier.printhouse.dispatch``), when it moves to ``sending``.
 
     InvalidAddress           -> PermanentFailure("invalid-address", <address rule code>)
     LetterError (too long,
@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.channels.base import LetterMessage, Message, expect
 from notifier.errors import TechnicalFailure
 from notifier.letters.render import render_for_post
-from notifier.letters.spool import Spool, SpooledLetter, postage_class
+from notifier.messages import LetterMessage, Message, expect
 from notifier.model import Receipt, Status
+from notifier.printhouse.spool import Spool, SpooledLetter, postage_class
 from notifier.settings import Settings
 from notifier.store.database import create_engine
 

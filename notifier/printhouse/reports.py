@@ -34,14 +34,14 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.letters.providers import PrintProvider, build_provider
-from notifier.letters.spool import Spool
 from notifier.model import Status
 from notifier.outcomes import OutcomeSink, publish_outcome
+from notifier.printhouse.providers import PrintProvider, build_provider
+from notifier.printhouse.spool import Spool
 from notifier.settings import Settings
 from notifier.store.notifications import NotificationStore
 
-log = structlog.get_logger("notifier.letters.reports")
+log = structlog.get_logger("notifier.printhouse.reports")
 
 SOURCE = "print-report"
 REQUIRED_COLUMNS = ("letter_id", "status", "date")

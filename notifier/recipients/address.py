@@ -12,8 +12,8 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 
-from notifier.letters.countries import UNITED_KINGDOM, Country, Zone, find_country
-from notifier.letters.postcode import format_postcode, is_real_uk_postcode
+from notifier.recipients.countries import UNITED_KINGDOM, Country, Zone, find_country
+from notifier.recipients.postcode import format_postcode, is_real_uk_postcode
 
 MIN_LINES = 3
 MAX_LINES = 7

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.letters.address import InvalidAddress, PostalAddress, normalise_address
-from notifier.letters.countries import find_country
-from notifier.letters.postcode import format_postcode, is_real_uk_postcode
+from notifier.recipients.address import InvalidAddress, PostalAddress, normalise_address
+from notifier.recipients.countries import find_country
+from notifier.recipients.postcode import format_postcode, is_real_uk_postcode
 
 
 def _code(lines: list[str], **kwargs: bool) -> str:

@@ -14,13 +14,12 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.channels.base import LetterMessage
-from notifier.channels.letter import SpoolingLetterChannel
 from notifier.councils import load_councils
-from notifier.letters.spool import Spool
+from notifier.messages import LetterMessage, Paragraph
+from notifier.printhouse.channel import SpoolingLetterChannel
+from notifier.printhouse.spool import Spool
 from notifier.store.notifications import NewNotification, NotificationStore
 from notifier.store.tables import letter_batches, letter_spool
-from notifier.templates.blocks import Paragraph
 
 COUNCILS = load_councils()
 ADDRESS = ("Flat 2", "10 High Street", "Stratford-upon-Avon", "CV37 6AA")

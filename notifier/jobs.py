@@ -1,0 +1,66 @@
+"""The scheduled work of the service process: the retention purge, the daily print cut-off and
+the polling of print reports. Run once per deployment (the service process, not extra workers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.outcomes import OutcomeSink
+from notifier.settings import LetterProvider, Settings
+from notifier.store.notifications import NotificationStore
+
+log = structlog.get_logger("notifier.jobs")
+
+PURGE_EVERY = 3600.0
+
+
+async def purge_periodically(
+    notifications: NotificationStore, retention_days: int, every: float = PURGE_EVERY
+) -> None:
+    """Forget contact details past the retention period, hourly (the history stays)."""
+    while True:
+        cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+        try:
+            purged = await notifications.purge_personal_data(cutoff)
+            if purged:
+                log.info("retention.purged", count=purged)
+        except Exception as exc:
+            log.warning("retention.purge_failed", error=type(exc).__name__)
+        await asyncio.sleep(every)
+
+
+def letter_jobs(
+    settings: Settings, engine: AsyncEngine, outcomes: OutcomeSink
+) -> list[Coroutine[Any, Any, None]]:
+    """The daily print cut-off and the polling of print reports (with a real print provider)."""
+    if settings.letter_provider is LetterProvider.OUTBOX:
+        return []
+    from notifier.printhouse.dispatch import build_dispatcher, dispatch_daily
+    from notifier.printhouse.reports import build_poller, poll_reports_forever
+
+    jobs = [
+        dispatch_daily(build_dispatcher(settings, engine, outcomes), settings.letter_cutoff_time)
+    ]
+    if settings.print_report_dir:
+        poller = build_poller(settings, engine, outcomes)
+        jobs.append(poll_reports_forever(poller, settings.print_report_poll_seconds))
+    return jobs
+
+
+def scheduled_jobs(
+    settings: Settings,
+    engine: AsyncEngine,
+    notifications: NotificationStore,
+    outcomes: OutcomeSink,
+) -> list[Coroutine[Any, Any, None]]:
+    """Every job the service process runs beside its worker."""
+    return [
+        purge_periodically(notifications, settings.retention_days),
+        *letter_jobs(settings, engine, outcomes),
+    ]
