@@ -19,10 +19,12 @@ from notifier.councils import load_councils
 from notifier.errors import ConfigurationError
 from notifier.http import create_app
 from notifier.jobs import scheduled_jobs
+from notifier.lifecycle import Lifecycle
 from notifier.model import Channel, Council
 from notifier.outcomes import OutcomeSink
 from notifier.preferences.store import PreferenceStore
 from notifier.processing import Processor
+from notifier.retries import RetryPolicy
 from notifier.settings import EmailProvider, LetterProvider, Settings, SmsProvider
 from notifier.store import migrate
 from notifier.store.database import create_engine, ping
@@ -79,20 +81,20 @@ class Service:
             prefetch=settings.prefetch,
             max_deliveries=settings.max_deliveries,
         )
+        self.retries = RetryPolicy(settings.retry_delay_seconds, settings.max_attempts)
         self._stop = asyncio.Event()
 
     def processor(self, outcomes: OutcomeSink) -> Processor:
         return Processor(
             catalogue=self.catalogue,
             councils=self.councils,
-            notifications=self.notifications,
+            lifecycle=Lifecycle(self.notifications, outcomes),
             preferences=self.preferences,
             channels=self.channels,
-            outcomes=outcomes,
-            retry_delays=self.settings.retry_delay_seconds,
-            max_attempts=self.settings.max_attempts,
+            retries=self.retries,
             preferences_link=self.links.preferences_link,
             unsubscribe_link=self.links.unsubscribe_link,
+            allow_fiction_range=self.settings.sms_allow_fiction_range,
         )
 
     def http_app(self) -> FastAPI:
@@ -134,9 +136,8 @@ class Service:
                 twilio_router(
                     auth_token=token,
                     public_base_url=self.settings.public_base_url,
-                    notifications=self.notifications,
+                    lifecycle=Lifecycle(self.notifications, self.broker),
                     preferences=self.preferences,
-                    outcomes=self.broker,
                 )
             )
         return routers
@@ -190,6 +191,7 @@ class Service:
                     consumer = Worker(
                         self.broker,
                         self.processor(self.broker),
+                        retries=self.retries,
                         concurrency=self.settings.concurrency,
                         max_deliveries=self.settings.max_deliveries,
                     )

@@ -7,14 +7,20 @@
     │              | missing-personalisation | template-error)
     └── DeliveryFailure               one channel could not take one message
           ├── PermanentFailure        this recipient can never get it on this channel: fall back
+          │     └── OptedOut          the resident told the provider to stop (SMS STOP)
           ├── TemporaryFailure        recipient-side condition that may clear: retry, then fall back
           └── TechnicalFailure        our side or the provider's; ``retryable``: whether to retry
 
+Each DeliveryFailure class carries the notification status it leaves behind (``status``).
 Foreign exceptions are mapped to these once, at each adapter's boundary. Messages carry codes and
 never personal data (no addresses, numbers, names or message text).
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
+
+from notifier.model import Status
 
 
 class NotifierError(Exception):
@@ -38,6 +44,7 @@ class DeliveryFailure(NotifierError):
     """A channel could not deliver one message; ``code`` is a short, PII-free reason code."""
 
     retryable = False
+    status: ClassVar[Status] = Status.TECHNICAL_FAILURE
 
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
@@ -48,15 +55,27 @@ class DeliveryFailure(NotifierError):
 class PermanentFailure(DeliveryFailure):
     """The recipient can never get this message on this channel."""
 
+    status = Status.PERMANENT_FAILURE
+
+
+class OptedOut(PermanentFailure):
+    """The resident opted out with the provider (replied STOP): their preferences must say so."""
+
+    def __init__(self, code: str = "opted-out", detail: str = "") -> None:
+        super().__init__(code, detail)
+
 
 class TemporaryFailure(DeliveryFailure):
     """A recipient-side condition that may clear; worth retrying."""
 
     retryable = True
+    status = Status.TEMPORARY_FAILURE
 
 
 class TechnicalFailure(DeliveryFailure):
     """Our side or the provider's; retried unless ``retryable`` is false (e.g. bad credentials)."""
+
+    status = Status.TECHNICAL_FAILURE
 
     def __init__(self, code: str, detail: str = "", *, retryable: bool = True) -> None:
         super().__init__(code, detail)

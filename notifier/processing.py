@@ -1,8 +1,11 @@
 """Processing one event: the imperative shell around the pure plan.
 
-It reads (preferences, existing notifications), calls ``planning.plan``, sends through the
-channels, records every status change durably, publishes outcomes, and returns a Verdict that the
+It reads (preferences, the event's existing notifications), calls ``planning.plan``, sends through
+the channels, moves each notification through ``lifecycle``, and returns a Verdict that the
 worker's settlement table turns into ack, delayed retry or dead-letter. No AMQP here.
+
+What a repeated event does on each channel is the pure ``step_for`` table; what a failure does is
+its class (``errors``: each carries its status) and the ``RetryPolicy``.
 """
 
 from __future__ import annotations
@@ -11,44 +14,37 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import structlog
 
 from notifier import events, metrics
 from notifier.channels.base import Channel as ChannelAdapter
-from notifier.errors import DeliveryFailure, InvalidEvent, PermanentFailure, TemporaryFailure
+from notifier.errors import DeliveryFailure, InvalidEvent, OptedOut, PermanentFailure
+from notifier.lifecycle import Lifecycle
 from notifier.messages import SmsMessage
 from notifier.model import Channel, Council, Status
-from notifier.outcomes import OutcomeSink, publish_outcome
-from notifier.planning import LinkMaker, Plan, contact_of, plan
+from notifier.planning import LinkMaker, Plan, plan
 from notifier.preferences.store import PreferenceStore
-from notifier.store.notifications import NewNotification, Notification, NotificationStore
+from notifier.retries import RetryPolicy
+from notifier.store.notifications import NewNotification, Notification
 from notifier.templates.source import Catalogue
 
 log = structlog.get_logger("notifier.processing")
 
 NO_CHANNEL = "none"
-# Statuses after which a repeated event has nothing left to do on that channel.
-_DONE = frozenset(
-    {
-        Status.SENDING,
-        Status.SENT,
-        Status.DELIVERED,
-        Status.POSTED,
-        Status.RETURNED,
-        Status.SUPPRESSED,
-    }
-)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Delivery:
-    """One message as taken from the work queue."""
+    """One message as taken from the work queue. ``attempt``: the failed attempts before this
+    one (the retry policy's counter); ``replay``: the event may have been seen before (a
+    redelivery, or its return from a delay queue)."""
 
     body: bytes
     content_type: str | None = None
-    attempt: int = 0  # times this event was put back through a delay queue
-    redelivered: bool = False
+    attempt: int = 0
+    replay: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,9 +54,13 @@ class Ack:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Retry:
+    """Back through a delay queue. ``counts``: whether it uses up an attempt (a failure does;
+    a wait for quiet hours does not)."""
+
     delay: float
     reason: str
     channel: str = NO_CHANNEL
+    counts: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,6 +72,30 @@ class Dead:
 Verdict = Ack | Retry | Dead
 
 
+class Step(StrEnum):
+    """What to do on one channel of an event, given what that channel already holds."""
+
+    SEND = "send"  # nothing yet: create the notification and send it
+    RESUME = "resume"  # left waiting by an earlier run of this event: send it now
+    SKIP = "skip"  # closed by the policy while the event waited: try the next channel
+    FALL_BACK = "fall-back"  # tried and failed: try the next channel
+    DONE = "done"  # handed to a provider already: nothing left to send
+    DUPLICATE = "duplicate"  # a copy of an event that another delivery is handling
+
+
+def step_for(existing: Status | None, replay: bool) -> Step:
+    """The step for a channel whose notification is in ``existing`` (None: there is none)."""
+    if existing is None:
+        return Step.SEND
+    if existing is Status.SUPPRESSED:
+        return Step.SKIP
+    if existing.is_failure:
+        return Step.FALL_BACK
+    if existing is Status.CREATED:
+        return Step.RESUME if replay else Step.DUPLICATE
+    return Step.DONE
+
+
 class Processor:
     """Turns one delivery into sent messages, durable records and a verdict."""
 
@@ -80,26 +104,25 @@ class Processor:
         *,
         catalogue: Catalogue,
         councils: Mapping[str, Council],
-        notifications: NotificationStore,
+        lifecycle: Lifecycle,
         preferences: PreferenceStore,
         channels: Mapping[Channel, ChannelAdapter],
-        outcomes: OutcomeSink,
-        retry_delays: tuple[float, ...],
-        max_attempts: int,
+        retries: RetryPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         preferences_link: LinkMaker | None = None,
         unsubscribe_link: LinkMaker | None = None,
+        allow_fiction_range: bool = False,
     ) -> None:
         self.catalogue = catalogue
         self._known_types = frozenset(catalogue.event_types())
         self.councils = councils
-        self.notifications = notifications
+        self.lifecycle = lifecycle
+        self.notifications = lifecycle.notifications
         self.preferences = preferences
         self.channels = channels
-        self.outcomes = outcomes
-        self.retry_delays = retry_delays
-        self.max_attempts = max_attempts
+        self.retries = retries
         self.clock = clock
+        self.allow_fiction_range = allow_fiction_range
         self.links = {
             k: v
             for k, v in (
@@ -134,11 +157,12 @@ class Processor:
                 catalogue=self.catalogue,
                 councils=self.councils,
                 now=now,
+                allow_fiction_range=self.allow_fiction_range,
                 **self.links,
             )
         except InvalidEvent as exc:
             return Dead(exc.reason, exc.detail)
-        replay = delivery.redelivered or delivery.attempt > 0
+        replay = delivery.replay or delivery.attempt > 0
         # A first delivery needs no read: the unique constraint answers "seen before?" when the
         # notification is created. Replays (and suppressions, rare) look at what is there.
         existing = (
@@ -150,69 +174,79 @@ class Processor:
             return await self._suppress(event, decided, existing, replay)
         if replay:  # preferences may have changed while it waited: close channels now unused
             await self._close_pending(existing, decided.order, "preferences-changed")
+        return await self._deliver(event, decided, existing, replay, delivery.attempt, now)
+
+    async def _deliver(
+        self,
+        event: events.CaseEvent,
+        decided: Plan,
+        existing: Mapping[str, Notification],
+        replay: bool,
+        attempt: int,
+        now: datetime,
+    ) -> Verdict:
+        """Each channel in the customer's order until one takes the message."""
         last_failure: DeliveryFailure | None = None
         for channel in decided.order:
             row = existing.get(channel)
-            if row is not None:
-                if row.status is Status.SUPPRESSED:
-                    continue  # closed by the policy while it waited, not sent: carry on
-                if row.status in _DONE:
-                    if replay:  # the earlier run may have died before publishing its outcome
-                        await self._publish(row, row.status, row.reason)
-                    return Ack("duplicate")
-                if row.status.is_failure:
-                    continue  # this channel was tried and failed: fall back
-                if not replay:
-                    return Ack("duplicate")  # a copy of an event another delivery is handling
-            else:
-                row = await self.notifications.create(self._new(event, decided, channel))
+            step = step_for(row.status if row else None, replay)
+            if step in (Step.SKIP, Step.FALL_BACK):
+                continue
+            if step is Step.DUPLICATE:
+                return Ack("duplicate")
+            if step is Step.DONE:
+                assert row is not None
+                if replay:  # the earlier run may have died before publishing its outcome
+                    await self.lifecycle.announce(row)
+                return Ack("duplicate")
+            if row is None:
+                unusable = decided.unusable.get(channel)
+                row = await self.lifecycle.create(self._new(event, decided, channel, unusable))
                 if row is None:
                     return Ack("duplicate")  # lost the insert race to a concurrent copy
+                if unusable is not None:
+                    last_failure = unusable
+                    continue
             structlog.contextvars.bind_contextvars(notification_id=row.id, channel=str(channel))
-            opens = decided.not_before.get(channel)
-            if opens is not None and opens > now:
-                await self.notifications.note(row.id, source="policy", reason="quiet-hours")
-                return Retry((opens - now).total_seconds(), "quiet-hours", str(channel))
-            verdict, last_failure = await self._send(channel, row, decided)
+            verdict, failure = await self._attempt(channel, row, decided, attempt, now)
             if verdict is not None:
                 if isinstance(verdict, Ack):
                     await self._close_pending(existing, (channel,), "sent-by-another-channel")
                 return verdict
+            last_failure = failure
         if last_failure is not None and not isinstance(last_failure, PermanentFailure):
             return Dead("delivery-failed", f"every channel failed; last: {last_failure.code}")
         return Ack("failed")
 
-    async def _send(
-        self, channel: Channel, row: Notification, decided: Plan
+    async def _attempt(
+        self, channel: Channel, row: Notification, decided: Plan, attempt: int, now: datetime
     ) -> tuple[Verdict | None, DeliveryFailure | None]:
-        message = dataclasses.replace(decided.messages[channel], notification_id=row.id)
-        adapter = self.channels[channel]
+        """Send on one channel: a verdict that ends the event, or the failure to fall back on."""
+        opens = decided.not_before.get(channel)
+        if opens is not None and opens > now:
+            await self.lifecycle.note(row, source="policy", reason="quiet-hours")
+            wait = (opens - now).total_seconds()
+            return Retry(wait, "quiet-hours", str(channel), counts=False), None
+        message = decided.drafts[channel].addressed(row.id)
         started = time.perf_counter()
         try:
-            receipt = await adapter.send(message)
+            receipt = await self.channels[channel].send(message)
         except DeliveryFailure as failure:
             metrics.SEND_SECONDS.labels(channel=str(channel)).observe(time.perf_counter() - started)
-            if failure.retryable and row.attempts + 1 < self.max_attempts:
-                await self.notifications.note(
-                    row.id, source=str(channel), reason=f"retry:{failure.code}", attempt=True
+            delay = self.retries.delay(attempt) if failure.retryable else None
+            if delay is not None:
+                await self.lifecycle.note(
+                    row, source=str(channel), reason=f"retry:{failure.code}", attempt=True
                 )
-                delay = self.retry_delays[min(row.attempts, len(self.retry_delays) - 1)]
                 return Retry(delay, failure.code, str(channel)), failure
-            if isinstance(failure, PermanentFailure):
-                status = Status.PERMANENT_FAILURE
-            elif isinstance(failure, TemporaryFailure):
-                status = Status.TEMPORARY_FAILURE
-            else:
-                status = Status.TECHNICAL_FAILURE
-            await self._record(row, status, failure.code, source=str(channel))
-            if failure.code == "opted-out" and isinstance(message, SmsMessage):
+            await self.lifecycle.move(row, failure.status, source=str(channel), reason=failure.code)
+            if isinstance(failure, OptedOut) and isinstance(message, SmsMessage):
                 await self.preferences.opt_out_sms([message.to], opted_out=True, actor="twilio")
             return None, failure
         metrics.SEND_SECONDS.labels(channel=str(channel)).observe(time.perf_counter() - started)
-        await self._record(
+        await self.lifecycle.move(
             row,
             receipt.status,
-            None,
             source=str(channel),
             provider_ref=receipt.provider_ref,
             fragments=receipt.fragments,
@@ -228,25 +262,22 @@ class Processor:
     ) -> Verdict:
         assert decided.suppression is not None
         reason = decided.suppression.reason
-        if any(r.status in _DONE for c, r in existing.items() if c != NO_CHANNEL):
-            return Ack("duplicate")  # sent (or closed) before the preferences changed
-        if any(r.status is Status.CREATED for r in existing.values()):
-            if not replay:
-                return Ack("duplicate")  # a copy of an event another delivery is handling
+        steps = {step_for(r.status, replay) for c, r in existing.items() if c != NO_CHANNEL}
+        if steps & {Step.DONE, Step.SKIP, Step.DUPLICATE}:
+            return Ack("duplicate")  # sent or closed before the preferences changed, or in hand
+        if Step.RESUME in steps:
             # It waited (quiet hours, a retry) and may no longer be sent: close what waited.
             await self._close_pending(existing, (), reason)
             return Ack("suppressed")
         row = existing.get(NO_CHANNEL)
         if row is None:
-            row = await self.notifications.create(
-                self._new(event, decided, NO_CHANNEL, status=Status.SUPPRESSED, reason=reason)
-            )
-            if row is None:
+            new = self._new(event, decided, NO_CHANNEL, status=Status.SUPPRESSED, reason=reason)
+            if await self.lifecycle.create(new) is None:
                 return Ack("duplicate")
-        elif not replay:
+            return Ack("suppressed")
+        if not replay:
             return Ack("duplicate")
-        metrics.NOTIFICATIONS.labels(channel=NO_CHANNEL, status=str(Status.SUPPRESSED)).inc()
-        await self._publish(row, Status.SUPPRESSED, reason)
+        await self.lifecycle.announce(row)
         return Ack("suppressed")
 
     async def _close_pending(
@@ -256,18 +287,23 @@ class Processor:
         kept = {str(c) for c in keep}
         for channel, row in existing.items():
             if row.status is Status.CREATED and channel not in kept:
-                await self._record(row, Status.SUPPRESSED, reason, source="policy")
+                await self.lifecycle.move(row, Status.SUPPRESSED, source="policy", reason=reason)
 
     def _new(
         self,
         event: events.CaseEvent,
         decided: Plan,
         channel: Channel | str,
+        unusable: DeliveryFailure | None = None,
         *,
         status: Status = Status.CREATED,
         reason: str | None = None,
     ) -> NewNotification:
-        message = decided.messages.get(channel) if isinstance(channel, Channel) else None
+        """The notification to create on ``channel``; straight into its failure if the plan
+        found the channel's contact detail unusable."""
+        draft = decided.drafts.get(channel) if isinstance(channel, Channel) else None
+        if unusable is not None:
+            status, reason = unusable.status, unusable.code
         return NewNotification(
             event_source=event.source,
             event_id=event.id,
@@ -278,35 +314,10 @@ class Processor:
             case_reference=event.subject,
             template=decided.template.event_type,
             template_version=decided.template.version,
-            recipient=contact_of(message) if message is not None else None,
+            recipient=draft.contact if draft is not None else None,
             postage=(event.postage or decided.template.postage)
             if channel == Channel.LETTER
             else None,
             status=status,
             reason=reason,
         )
-
-    async def _record(
-        self,
-        row: Notification,
-        status: Status,
-        reason: str | None,
-        *,
-        source: str,
-        provider_ref: str | None = None,
-        fragments: int | None = None,
-    ) -> None:
-        applied = await self.notifications.record(
-            row.id,
-            status,
-            source=source,
-            reason=reason,
-            provider_ref=provider_ref,
-            fragments=fragments,
-        )
-        if applied:
-            metrics.NOTIFICATIONS.labels(channel=row.channel, status=str(status)).inc()
-            await self._publish(row, status, reason)
-
-    async def _publish(self, row: Notification, status: Status, reason: str | None) -> None:
-        await publish_outcome(self.outcomes, row, status, reason, self.clock())

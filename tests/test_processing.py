@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.councils import load_councils
-from notifier.errors import PermanentFailure, TechnicalFailure, TemporaryFailure
+from notifier.errors import OptedOut, PermanentFailure, TechnicalFailure, TemporaryFailure
+from notifier.lifecycle import Lifecycle
 from notifier.messages import Message
 from notifier.model import Channel, Receipt, Status
 from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore
-from notifier.processing import Ack, Dead, Delivery, Processor, Retry
+from notifier.processing import Ack, Dead, Delivery, Processor, Retry, Step, step_for
+from notifier.retries import RetryPolicy
 from notifier.store.notifications import NotificationStore
 from notifier.templates.source import Catalogue
 from tests.events import body, make_event
@@ -40,12 +42,10 @@ class Rig:
         self.processor = Processor(
             catalogue=CATALOGUE,
             councils=COUNCILS,
-            notifications=self.notifications,
+            lifecycle=Lifecycle(self.notifications, self.sink, clock=lambda: NOON),
             preferences=self.preferences,
-            channels=self.channels,
-            outcomes=self.sink,  # type: ignore[arg-type]
-            retry_delays=(30.0, 300.0),
-            max_attempts=3,
+            channels=self.channels,  # type: ignore[arg-type]
+            retries=RetryPolicy((30.0, 300.0), max_attempts=3),
             clock=lambda: NOON,
         )
 
@@ -122,7 +122,7 @@ async def test_redelivery_after_crash_resends_unsent_notification(engine: AsyncE
         await rig.processor.handle(Delivery(body(event)))
     rig.channels[Channel.EMAIL].handler = FakeChannel("x").handler
     assert await rig.processor.handle(Delivery(body(event))) == Ack("duplicate")
-    assert await rig.processor.handle(Delivery(body(event), redelivered=True)) == Ack("sent")
+    assert await rig.processor.handle(Delivery(body(event), replay=True)) == Ack("sent")
     [row] = await rig.notifications.for_event(event["source"], event["id"])
     assert row.status is Status.SENT
 
@@ -242,3 +242,67 @@ async def test_invalid_events_are_dead_lettered_with_reason(
     verdict = await rig.processor.handle(Delivery(raw))
     assert isinstance(verdict, Dead) and verdict.reason == reason
     assert not any(rig.sent(c) for c in ("email", "sms", "letter"))
+
+
+@pytest.mark.parametrize(
+    ("existing", "replay", "step"),
+    [
+        (None, False, Step.SEND),
+        (None, True, Step.SEND),
+        (Status.CREATED, False, Step.DUPLICATE),
+        (Status.CREATED, True, Step.RESUME),
+        (Status.SUPPRESSED, False, Step.SKIP),
+        (Status.SUPPRESSED, True, Step.SKIP),
+        (Status.PERMANENT_FAILURE, True, Step.FALL_BACK),
+        (Status.TEMPORARY_FAILURE, True, Step.FALL_BACK),
+        (Status.TECHNICAL_FAILURE, False, Step.FALL_BACK),
+        (Status.SENDING, True, Step.DONE),
+        (Status.SENT, False, Step.DONE),
+        (Status.DELIVERED, True, Step.DONE),
+        (Status.POSTED, True, Step.DONE),
+        (Status.RETURNED, False, Step.DONE),
+    ],
+)
+def test_step_for_each_existing_status(existing: Status | None, replay: bool, step: Step) -> None:
+    """What a (repeated) event does on a channel, by what that channel already holds."""
+    assert step_for(existing, replay) is step
+
+
+async def test_the_event_attempt_is_the_one_retry_counter(engine: AsyncEngine) -> None:
+    """An event on its last attempt (from the queue's header) is not retried again, even on a
+    channel that has never failed before: one counter, shared with the worker's crash path."""
+
+    async def down(message: Message) -> Receipt:
+        raise TechnicalFailure("smtp-timeout")
+
+    rig = Rig(engine, email=down)
+    event = make_event()
+    assert await rig.processor.handle(Delivery(body(event), attempt=2)) == Ack("sent")
+    rows = {r.channel: r for r in await rig.notifications.for_event(event["source"], event["id"])}
+    assert rows["email"].status is Status.TECHNICAL_FAILURE
+    assert rows["sms"].status is Status.SENT
+
+
+async def test_opted_out_failure_opts_the_stored_customer_out(engine: AsyncEngine) -> None:
+    """A provider's opt-out (a failure type, not a reason string) marks the customer's SMS opt-out
+    and the event falls back to the next channel."""
+
+    async def stopped(message: Message) -> Receipt:
+        raise OptedOut()
+
+    rig = Rig(engine, sms=stopped)
+    await rig.preferences.put(
+        Preferences(
+            council="sdc",
+            customer_id="SDC-000123",
+            email="alex@example.org",
+            mobile="+447723456789",
+            channel_order=(Channel.SMS, Channel.EMAIL),
+            quiet_hours=None,
+        ),
+        actor="test",
+    )
+    assert await rig.processor.handle(Delivery(body(make_event()))) == Ack("sent")
+    stored = await rig.preferences.get("sdc", "SDC-000123")
+    assert stored is not None and stored.sms_opted_out is True
+    assert len(rig.sent("email")) == 1

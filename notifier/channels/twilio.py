@@ -25,6 +25,7 @@ from notifier.channels.throttle import TokenBucket
 from notifier.errors import (
     ConfigurationError,
     DeliveryFailure,
+    OptedOut,
     PermanentFailure,
     TechnicalFailure,
 )
@@ -46,7 +47,7 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Outcome:
-    kind: type[PermanentFailure] | type[TechnicalFailure]
+    kind: type[PermanentFailure] | type[TechnicalFailure]  # OptedOut is a PermanentFailure
     retryable: bool = False
     code: str | None = None  # defaults to "twilio-<code>" or "http-<status>"
 
@@ -66,7 +67,7 @@ ERRORS: dict[int | str, _Outcome] = {
     21602: _Outcome(PermanentFailure),  # body missing: a template bug
     21603: _Outcome(TechnicalFailure),  # neither From nor MessagingServiceSid
     21606: _Outcome(TechnicalFailure),  # From cannot send SMS
-    21610: _Outcome(PermanentFailure, code=OPTED_OUT),  # replied STOP: suppress SMS for them
+    21610: _Outcome(OptedOut, code=OPTED_OUT),  # replied STOP: suppress SMS for them
     21611: _Outcome(TechnicalFailure, retryable=True),  # sender queue full: slow down, retry
     21612: _Outcome(PermanentFailure),  # this sender cannot reach this number
     21614: _Outcome(PermanentFailure),  # To is not a mobile

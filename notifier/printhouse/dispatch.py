@@ -40,8 +40,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.errors import NotifierError
+from notifier.lifecycle import Lifecycle
 from notifier.model import Status
-from notifier.outcomes import OutcomeSink, publish_outcome
+from notifier.outcomes import OutcomeSink
 from notifier.printhouse.providers import PrintProvider, build_provider, file_sha256
 from notifier.printhouse.spool import LONDON, Batch, BatchState, Spool, SpooledLetter
 from notifier.settings import Settings
@@ -159,16 +160,14 @@ class Dispatcher:
         self,
         *,
         spool: Spool,
-        notifications: NotificationStore,
+        lifecycle: Lifecycle,
         provider: PrintProvider,
-        outcomes: OutcomeSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: Callable[[str], None] = lambda _line: None,
     ) -> None:
         self.spool = spool
-        self.notifications = notifications
+        self.lifecycle = lifecycle
         self.provider = provider
-        self.outcomes = outcomes
         self.clock = clock
         self.progress = progress
 
@@ -246,19 +245,18 @@ class Dispatcher:
         """Each letter to ``sending``, with its outcome; on a resumed hand-over, letters already
         moved get their outcome again (the run that moved them may have died before publishing)."""
         for letter in letters:
-            applied = await self.notifications.record(
+            moved = await self.lifecycle.move_id(
                 letter.notification_id,
                 Status.SENDING,
                 source=SOURCE,
                 provider_ref=batch.id,
                 pages=letter.pages,
             )
-            row = await self.notifications.get(letter.notification_id)
-            if row is None:
+            if moved is not None or not republish:
                 continue
-            again = republish and row.status is Status.SENDING and row.provider_ref == batch.id
-            if applied or again:
-                await publish_outcome(self.outcomes, row, Status.SENDING, None, self.clock())
+            row = await self.lifecycle.notifications.get(letter.notification_id)
+            if row is not None and row.status is Status.SENDING and row.provider_ref == batch.id:
+                await self.lifecycle.announce(row)
 
     async def _fail_missing(self) -> int:
         """Letters waiting whose PDF is gone or changed: technical failure, never batched."""
@@ -267,17 +265,12 @@ class Dispatcher:
             path = self.spool.pdf_path(letter.notification_id)
             if await asyncio.to_thread(_intact, path, letter.sha256):
                 continue
-            if await self.notifications.record(
+            await self.lifecycle.move_id(
                 letter.notification_id,
                 Status.TECHNICAL_FAILURE,
                 source=SOURCE,
                 reason="spool-file-missing",
-            ):
-                row = await self.notifications.get(letter.notification_id)
-                assert row is not None
-                await publish_outcome(
-                    self.outcomes, row, Status.TECHNICAL_FAILURE, "spool-file-missing", self.clock()
-                )
+            )
             log.error("letters.spool_file_missing", notification_id=letter.notification_id)
             failed += 1
         return failed
@@ -365,8 +358,7 @@ def build_dispatcher(
     """The dispatcher for the configured print provider (folder or sftp)."""
     return Dispatcher(
         spool=Spool(engine, settings.spool_dir),
-        notifications=NotificationStore(engine),
+        lifecycle=Lifecycle(NotificationStore(engine), outcomes),
         provider=build_provider(settings),
-        outcomes=outcomes,
         progress=progress,
     )

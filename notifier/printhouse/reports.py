@@ -27,15 +27,15 @@ import csv
 import dataclasses
 import io
 import re
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.lifecycle import Lifecycle
 from notifier.model import Status
-from notifier.outcomes import OutcomeSink, publish_outcome
+from notifier.outcomes import OutcomeSink
 from notifier.printhouse.providers import PrintProvider, build_provider
 from notifier.printhouse.spool import Spool
 from notifier.settings import Settings
@@ -141,14 +141,10 @@ class ReportIngester:
         self,
         *,
         spool: Spool,
-        notifications: NotificationStore,
-        outcomes: OutcomeSink,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lifecycle: Lifecycle,
     ) -> None:
         self.spool = spool
-        self.notifications = notifications
-        self.outcomes = outcomes
-        self.clock = clock
+        self.lifecycle = lifecycle
 
     async def ingest_report(self, path: Path) -> IngestResult:
         """Read one report file; ReportUnreadable if it is not one."""
@@ -166,16 +162,13 @@ class ReportIngester:
             if not await self.spool.contains(row.letter_id):
                 problems.append(Problem(row.row, "unknown letter id"))
                 continue
-            applied = await self.notifications.record(
+            moved = await self.lifecycle.move_id(
                 row.letter_id, row.status, source=SOURCE, reason=row.reason
             )
-            if not applied:
+            if moved is None:
                 unchanged += 1
                 continue
             changed[str(row.status)] = changed.get(str(row.status), 0) + 1
-            notification = await self.notifications.get(row.letter_id)
-            assert notification is not None
-            await publish_outcome(self.outcomes, notification, row.status, row.reason, self.clock())
         problems.sort(key=lambda p: p.row)
         result = IngestResult(len(rows) + _bad_rows(problems), changed, unchanged, tuple(problems))
         log.info(
@@ -238,8 +231,7 @@ def build_ingester(
 ) -> ReportIngester:
     return ReportIngester(
         spool=Spool(engine, settings.spool_dir),
-        notifications=NotificationStore(engine),
-        outcomes=outcomes,
+        lifecycle=Lifecycle(NotificationStore(engine), outcomes),
     )
 
 

@@ -10,8 +10,7 @@ ever logged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
 import structlog
 from fastapi import APIRouter, Request, Response
@@ -19,11 +18,11 @@ from pydantic import SecretStr
 from starlette.datastructures import FormData
 
 from notifier.channels.twilio import OPTED_OUT, STATUS_CALLBACK_PATH, signature_is_valid
+from notifier.lifecycle import Lifecycle
 from notifier.model import Status
-from notifier.outcomes import OutcomeSink, publish_outcome
 from notifier.preferences.store import PreferenceStore
 from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
-from notifier.store.notifications import Notification, NotificationStore
+from notifier.store.notifications import Notification
 
 log = structlog.get_logger("notifier.web.twilio")
 
@@ -110,10 +109,8 @@ def twilio_router(
     *,
     auth_token: SecretStr,
     public_base_url: str,
-    notifications: NotificationStore,
+    lifecycle: Lifecycle,
     preferences: PreferenceStore,
-    outcomes: OutcomeSink,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     unknown_ref_delays: Sequence[float] = UNKNOWN_REF_DELAYS,
 ) -> APIRouter:
     """The webhook routes, checking signatures against ``public_base_url`` + each path: the URL
@@ -121,6 +118,7 @@ def twilio_router(
     token = auth_token.get_secret_value()
     base = public_base_url.rstrip("/")
     router = APIRouter(include_in_schema=False)
+    notifications = lifecycle.notifications
 
     async def signed_form(request: Request, path: str) -> FormData | None:
         form = await request.form()
@@ -159,14 +157,12 @@ def twilio_router(
             bound.warning("twilio.callback.unknown_ref")
             return Response(status_code=204)
         status, reason = mapped
-        applied = await notifications.record(notification.id, status, source=SOURCE, reason=reason)
+        applied = await lifecycle.move(notification, status, source=SOURCE, reason=reason)
         recipient = str(form.get("To", ""))
         if reason == OPTED_OUT and recipient:
             # Whatever this notification's status: Twilio now blocks the number, so the
             # preferences must say so (sms.md §12).
             await preferences.opt_out_sms([e164(recipient)], opted_out=True, actor="twilio")
-        if applied:
-            await publish_outcome(outcomes, notification, status, reason, clock())
         bound.info(
             "twilio.callback", notification_id=notification.id, status=str(status), applied=applied
         )

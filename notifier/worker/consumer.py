@@ -11,8 +11,9 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from notifier import metrics
 from notifier.processing import Dead, Delivery, Processor, Retry, Verdict
+from notifier.retries import RetryPolicy
 from notifier.worker.broker import Broker
-from notifier.worker.settlement import attempt_of, settle
+from notifier.worker.settlement import RETRY_REASON_HEADER, attempt_of, settle
 
 log = structlog.get_logger("notifier.worker")
 
@@ -21,10 +22,17 @@ class Worker:
     """Consumes ``notifier.events`` until stopped."""
 
     def __init__(
-        self, broker: Broker, processor: Processor, *, concurrency: int, max_deliveries: int
+        self,
+        broker: Broker,
+        processor: Processor,
+        *,
+        retries: RetryPolicy,
+        concurrency: int,
+        max_deliveries: int,
     ) -> None:
         self.broker = broker
         self.processor = processor
+        self.retries = retries
         self.slots = asyncio.Semaphore(concurrency)
         self.max_deliveries = max_deliveries
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -68,26 +76,28 @@ class Worker:
             metrics.IN_FLIGHT.dec()
 
     async def _verdict(self, message: AbstractIncomingMessage, attempt: int) -> Verdict:
-        deliveries = (message.headers or {}).get("x-delivery-count", 0)
+        headers = message.headers or {}
+        deliveries = headers.get("x-delivery-count", 0)
         if isinstance(deliveries, int) and deliveries >= self.max_deliveries:
             return Dead("poison", f"delivered {deliveries} times without being settled")
+        replay = bool(message.redelivered) or bool(deliveries) or RETRY_REASON_HEADER in headers
         try:
             return await self.processor.handle(
                 Delivery(
                     body=message.body,
                     content_type=message.content_type,
                     attempt=attempt,
-                    redelivered=bool(message.redelivered) or bool(deliveries),
+                    replay=replay,
                 )
             )
         except Exception as exc:
             # The one place unexpected exceptions are caught. Type only: messages of database
             # and library errors can carry personal data.
             log.error("notification.crashed", error=type(exc).__name__, exc_info=False)
-            if attempt + 1 >= self.processor.max_attempts:
+            delay = self.retries.delay(attempt)
+            if delay is None:
                 return Dead("crash", f"{type(exc).__name__} on every attempt")
-            delays = self.processor.retry_delays
-            return Retry(delays[min(attempt, len(delays) - 1)], f"crash:{type(exc).__name__}")
+            return Retry(delay, f"crash:{type(exc).__name__}")
 
     async def stop(self, grace: float) -> None:
         """Stop consuming, give in-flight events ``grace`` seconds to finish, then return."""

@@ -3,7 +3,8 @@
 | verdict | action |
 |---|---|
 | Ack   | ack |
-| Retry | publish a copy to the delay queue for its delay (confirmed), then ack |
+| Retry | publish a copy to the delay queue for its delay (confirmed; the attempt header counts
+          it unless it is a wait), then ack |
 | Dead  | publish a copy to ``notifier.dead`` with reason headers (confirmed), then ack |
 
 Nothing is ever requeued straight back (that spins); a message that cannot be settled is left
@@ -23,6 +24,7 @@ from notifier.processing import Ack, Dead, Retry, Verdict
 from notifier.worker.topology import DEAD, Topology
 
 ATTEMPT_HEADER = "x-notifier-attempt"
+RETRY_REASON_HEADER = "x-notifier-retry-reason"
 REASON_HEADER = "x-notifier-reason"
 DETAIL_HEADER = "x-notifier-detail"
 
@@ -41,6 +43,7 @@ def _copy(message: AbstractIncomingMessage, extra: Mapping[str, Any]) -> aio_pik
 
 
 def attempt_of(message: AbstractIncomingMessage) -> int:
+    """The failed attempts before this delivery (the retry policy's one counter)."""
     value = (message.headers or {}).get(ATTEMPT_HEADER, 0)
     return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
 
@@ -56,7 +59,8 @@ async def _retry(
 ) -> None:
     # Long waits (quiet hours) hop through the longest queue and are re-planned on return.
     _, queue = topology.retry_queue_for(verdict.delay)
-    extra = {ATTEMPT_HEADER: attempt_of(message) + 1, "x-notifier-retry-reason": verdict.reason}
+    attempt = attempt_of(message) + (1 if verdict.counts else 0)
+    extra = {ATTEMPT_HEADER: attempt, RETRY_REASON_HEADER: verdict.reason}
     await channel.default_exchange.publish(_copy(message, extra), routing_key=queue)
     metrics.RETRIES.labels(channel=verdict.channel, reason=verdict.reason[:40]).inc()
     await message.ack()

@@ -138,7 +138,7 @@ async def test_redelivered_event_already_sent_is_not_suppressed_afterwards(
         lambda p: dataclasses.replace(p, topic_opt_outs=frozenset({"waste"})),
         actor="resident",
     )
-    verdict = await rig.processor.handle(Delivery(body(event), redelivered=True))
+    verdict = await rig.processor.handle(Delivery(body(event), replay=True))
     assert verdict == Ack("duplicate")
     assert await statuses(rig, event) == {"sms": (Status.SENT, None)}
 

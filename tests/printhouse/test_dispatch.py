@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.errors import ConfigurationError, TechnicalFailure
+from notifier.lifecycle import Lifecycle
 from notifier.model import Status
 from notifier.printhouse.dispatch import (
     MANIFEST_COLUMNS,
@@ -32,6 +33,7 @@ from notifier.store.database import create_engine
 from notifier.store.notifications import NotificationStore
 from tests.events import make_event
 from tests.fakes.channels import RecordingSink
+from tests.metrics import counted
 from tests.printhouse.spooled import (
     assert_consistent,
     clean_letter_tables,
@@ -66,9 +68,8 @@ class Rig:
     def dispatcher(self, provider: FolderProvider | None = None) -> Dispatcher:
         return Dispatcher(
             spool=self.spool,
-            notifications=self.notifications,
+            lifecycle=Lifecycle(self.notifications, self.sink),
             provider=provider or self.provider,
-            outcomes=self.sink,
         )
 
     async def spool_letters(self, count: int) -> list[str]:
@@ -89,10 +90,13 @@ async def test_dispatch_hands_every_spooled_letter_to_the_folder_in_one_batch(
     db: AsyncEngine, tmp_path: Path
 ) -> None:
     """Three spooled letters go in one zip whose manifest hashes match its PDFs; each letter
-    moves to sending with the batch id and its outcome, and the local copies are removed."""
+    moves to sending with the batch id, its outcome and its count in notifier_notifications_total,
+    and the local copies are removed."""
     rig = Rig(db, tmp_path)
     ids = await rig.spool_letters(3)
+    before = counted("letter", Status.SENDING)
     result = await rig.dispatcher().dispatch()
+    assert counted("letter", Status.SENDING) == before + 3
     [batch] = await rig.spool.batches()
     assert result.summary() == f"dispatched 3 letter(s) in 1 batch(es): {batch.name}"
     assert [p.name for p in rig.batches()] == [batch.name]
@@ -203,9 +207,8 @@ async def test_hand_over_cut_short_republishes_and_finishes(
     ids = await rig.spool_letters(3)
     broken = Dispatcher(
         spool=rig.spool,
-        notifications=rig.notifications,
+        lifecycle=Lifecycle(rig.notifications, FailingSink(allow=1)),
         provider=rig.provider,
-        outcomes=FailingSink(allow=1),
     )
     with pytest.raises(ConnectionError):
         await broken.dispatch()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.lifecycle import Lifecycle
 from notifier.model import Status
 from notifier.printhouse.dispatch import Dispatcher
 from notifier.printhouse.providers import FolderProvider
@@ -23,6 +24,7 @@ from notifier.printhouse.reports import (
 from notifier.printhouse.spool import Spool
 from notifier.store.notifications import NotificationStore
 from tests.fakes.channels import RecordingSink
+from tests.metrics import counted
 from tests.printhouse.spooled import clean_letter_tables, spool_letters
 
 HEADER = "letter_id,status,date,reason\n"
@@ -100,16 +102,15 @@ class Rig:
         self.notifications = NotificationStore(engine)
         self.sink = RecordingSink()
         self.ingester = ReportIngester(
-            spool=self.spool, notifications=self.notifications, outcomes=self.sink
+            spool=self.spool, lifecycle=Lifecycle(self.notifications, self.sink)
         )
 
     async def handed_over(self, count: int) -> list[str]:
         ids = await spool_letters(self.engine, self.tmp / "spool", count)
         await Dispatcher(
             spool=self.spool,
-            notifications=self.notifications,
+            lifecycle=Lifecycle(self.notifications, RecordingSink()),
             provider=FolderProvider(self.tmp / "print"),
-            outcomes=RecordingSink(),
         ).dispatch()
         return ids
 
@@ -135,6 +136,7 @@ async def test_report_moves_letters_to_posted_and_returned_with_outcomes(
     an unknown id is reported by row number and the other rows still apply."""
     rig = Rig(db, tmp_path)
     posted, returned = await rig.handed_over(2)
+    before = {s: counted("letter", s) for s in (Status.POSTED, Status.RETURNED)}
     path = rig.report(
         f"{posted},posted,2026-12-01,\n"
         f"{ID},posted,2026-12-01,\n"
@@ -154,6 +156,10 @@ async def test_report_moves_letters_to_posted_and_returned_with_outcomes(
     ]
     [*_, last] = await rig.notifications.history(posted)
     assert (last.status, last.source, last.applied) == (Status.POSTED, "print-report", True)
+    assert {s: counted("letter", s) - n for s, n in before.items()} == {
+        Status.POSTED: 1,
+        Status.RETURNED: 1,
+    }
 
 
 async def test_repeated_report_changes_nothing_and_publishes_nothing(

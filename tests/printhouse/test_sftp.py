@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.errors import TechnicalFailure
+from notifier.lifecycle import Lifecycle
 from notifier.model import Status
 from notifier.printhouse.dispatch import Dispatcher, build_zip
 from notifier.printhouse.providers import SftpProvider
@@ -51,9 +52,8 @@ class Rig:
     def dispatcher(self, provider: SftpProvider | None = None) -> Dispatcher:
         return Dispatcher(
             spool=self.spool,
-            notifications=self.notifications,
+            lifecycle=Lifecycle(self.notifications, self.sink),
             provider=provider or self.server.provider("inbox"),
-            outcomes=self.sink,
         )
 
     async def spool_letters(self, count: int) -> list[str]:
@@ -206,7 +206,7 @@ async def test_reports_are_polled_from_the_sftp_report_folder_once(
     )
     poller = ReportPoller(
         server.provider("inbox", report_dir="reports"),
-        ReportIngester(spool=rig.spool, notifications=rig.notifications, outcomes=rig.sink),
+        ReportIngester(spool=rig.spool, lifecycle=Lifecycle(rig.notifications, rig.sink)),
     )
     [(name, result)] = await poller.poll()
     assert name == "despatch-20261201.csv" and result is not None

@@ -15,11 +15,13 @@ from structlog.testing import capture_logs
 from notifier.app import build_channels
 from notifier.channels.outbox import LetterOutbox
 from notifier.errors import PermanentFailure, TechnicalFailure
+from notifier.lifecycle import Lifecycle
 from notifier.model import Channel, Receipt, Status
 from notifier.preferences.store import PreferenceStore
 from notifier.printhouse.channel import SpoolingLetterChannel
 from notifier.printhouse.spool import Spool
 from notifier.processing import Ack, Delivery, Processor
+from notifier.retries import RetryPolicy
 from notifier.settings import LetterProvider, Settings
 from notifier.store.notifications import NotificationStore
 from notifier.store.tables import letter_spool
@@ -61,16 +63,14 @@ async def test_letter_is_rendered_into_the_spool_and_stays_created(
     processor = Processor(
         catalogue=Catalogue.load(),
         councils=COUNCILS,
-        notifications=notifications,
+        lifecycle=Lifecycle(notifications, sink),
         preferences=PreferenceStore(db),
         channels={
             Channel.EMAIL: FakeChannel("email"),
             Channel.SMS: FakeChannel("sms"),
             Channel.LETTER: channel,
         },
-        outcomes=sink,
-        retry_delays=(30.0,),
-        max_attempts=3,
+        retries=RetryPolicy((30.0,), max_attempts=3),
         clock=lambda: NOON,
     )
     recipient = {

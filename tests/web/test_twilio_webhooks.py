@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 from notifier.channels.twilio import STATUS_CALLBACK_PATH, TwilioChannel, signature_is_valid
 from notifier.councils import load_councils
 from notifier.http import create_app
+from notifier.lifecycle import Lifecycle
 from notifier.messages import SmsMessage
 from notifier.model import Channel, Status
 from notifier.preferences.model import Preferences
@@ -41,6 +42,7 @@ from notifier.web.twilio import (
 )
 from tests.fakes.channels import RecordingSink
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.metrics import counted
 
 PUBLIC = "https://notify.example.org"
 STATUS_URL = PUBLIC + STATUS_CALLBACK_PATH
@@ -171,10 +173,8 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     router = twilio_router(
         auth_token=SecretStr(AUTH_TOKEN),
         public_base_url=PUBLIC + "/",
-        notifications=notifications,
+        lifecycle=Lifecycle(notifications, sink, clock=lambda: AT),
         preferences=PreferenceStore(engine),
-        outcomes=sink,
-        clock=lambda: AT,
         unknown_ref_delays=(),
     )
     app = create_app(routers=[router])
@@ -436,8 +436,10 @@ async def test_status_and_error_code_map_to_our_status(
     rig: Rig, twilio_status: str, error_code: int | str | None, expected: Status, reason: str | None
 ) -> None:
     """Each MessageStatus/ErrorCode becomes the status of the table; the report is always in the
-    history, and an outcome goes out exactly when the status changed."""
+    history, and an outcome goes out and notifier_notifications_total counts it exactly when the
+    status changed."""
     row = await rig.sending()
+    before = counted("sms", expected)
     assert (await rig.status(str(row.provider_ref), twilio_status, error_code)).status_code == 204
     stored = await rig.notifications.get(row.id)
     assert stored is not None and stored.status is expected
@@ -454,8 +456,10 @@ async def test_status_and_error_code_map_to_our_status(
         [(key, event)] = rig.outcomes()
         assert key == f"notification.{expected}"
         assert event["data"]["reason"] == reason  # type: ignore[index]
+        assert counted("sms", expected) == before + 1
     else:
         assert rig.outcomes() == []
+        assert counted("sms", expected) == before
 
 
 @pytest.mark.parametrize("twilio_status", ["receiving", "received", "read", "brand-new-status"])
@@ -513,9 +517,8 @@ async def test_receipt_that_overtakes_the_sid_write_is_retried(engine: AsyncEngi
     router = twilio_router(
         auth_token=SecretStr(AUTH_TOKEN),
         public_base_url=PUBLIC,
-        notifications=store,
+        lifecycle=Lifecycle(store, sink),  # type: ignore[arg-type]
         preferences=PreferenceStore(engine),
-        outcomes=sink,
         unknown_ref_delays=(0.0,),
     )
     transport = httpx.ASGITransport(app=create_app(routers=[router]))
@@ -701,9 +704,8 @@ async def test_default_callback_url_is_the_url_the_webhook_checks(engine: AsyncE
     router = twilio_router(
         auth_token=settings.twilio_auth_token,
         public_base_url=settings.public_base_url,
-        notifications=notifications,
+        lifecycle=Lifecycle(notifications, RecordingSink()),
         preferences=PreferenceStore(engine),
-        outcomes=RecordingSink(),
         unknown_ref_delays=(),
     )
     transport = httpx.ASGITransport(app=create_app(routers=[router]))
