@@ -525,7 +525,8 @@ async def test_aclose_quits_every_pooled_connection(relay: FakeSmtpServer) -> No
     channel = plain_channel(relay, pool_size=3)
     await asyncio.gather(*(channel.send(email(n=n)) for n in range(12)))
     await channel.aclose()
-    assert relay.quits == channel.connections_opened >= 1
+    assert channel.connections_opened >= 1  # the pool opened at least one; each must QUIT
+    assert relay.quits == channel.connections_opened
     with pytest.raises(TechnicalFailure):
         await channel.send(email())
 
