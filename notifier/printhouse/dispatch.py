@@ -44,7 +44,7 @@ from notifier.model import Status
 from notifier.outcomes import OutcomeSink, publish_outcome
 from notifier.printhouse.providers import PrintProvider, build_provider, file_sha256
 from notifier.printhouse.spool import LONDON, Batch, BatchState, Spool, SpooledLetter
-from notifier.settings import Settings
+from notifier.settings import LetterSettings
 from notifier.store.notifications import NotificationStore
 
 log = structlog.get_logger("notifier.printhouse.dispatch")
@@ -356,7 +356,7 @@ async def dispatch_daily(
 
 
 def build_dispatcher(
-    settings: Settings,
+    letters: LetterSettings,
     engine: AsyncEngine,
     outcomes: OutcomeSink,
     *,
@@ -364,9 +364,9 @@ def build_dispatcher(
 ) -> Dispatcher:
     """The dispatcher for the configured print provider (folder or sftp)."""
     return Dispatcher(
-        spool=Spool(engine, settings.spool_dir),
+        spool=Spool(engine, letters.spool_dir),
         notifications=NotificationStore(engine),
-        provider=build_provider(settings),
+        provider=build_provider(letters),
         outcomes=outcomes,
         progress=progress,
     )

@@ -34,11 +34,11 @@ def build_app(engine: AsyncEngine, links: Links) -> FastAPI:
     settings = load_settings(secret_key=SECRET, sms_allow_fiction_range=True, public_url=BASE)
     return create_app(
         routers=preference_routers(
-            settings,
             engine=engine,
             catalogue=CATALOGUE,
             councils=COUNCILS,
             links=links,
+            allow_fiction_range=settings.sms.allow_fiction_range,
         )
     )
 
