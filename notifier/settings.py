@@ -212,14 +212,23 @@ class SmsSettings(Part):
     segments_per_second: float = Field(
         10.0, gt=0, validation_alias="NOTIFIER_TWILIO_SEGMENTS_PER_SECOND"
     )
-    # Accept Ofcom's drama range 07700 900000-900999: tests and development only.
-    allow_fiction_range: bool = Field(False, validation_alias="NOTIFIER_SMS_ALLOW_FICTION_RANGE")
+    # Ofcom's drama range 07700 900000-900999 as set; None (unset) is resolved by the provider:
+    # read allow_fiction_range, never this.
+    fiction_range: bool | None = Field(None, validation_alias="NOTIFIER_SMS_ALLOW_FICTION_RANGE")
 
     @model_validator(mode="after")
     def _check_twilio(self) -> Self:
         if self.provider is SmsProvider.TWILIO:
             _required(self, "NOTIFIER_SMS_PROVIDER=twilio", "account_sid", "auth_token")
         return self
+
+    @property
+    def allow_fiction_range(self) -> bool:
+        """Whether Ofcom's drama numbers are accepted: as set, or when unset only where no text
+        can reach a phone (the ``outbox`` provider), so the docs' own examples work there."""
+        if self.fiction_range is not None:
+            return self.fiction_range
+        return self.provider is SmsProvider.OUTBOX
 
 
 class LetterSettings(Part):

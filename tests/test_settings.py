@@ -129,6 +129,7 @@ def test_every_bad_variable_is_named_at_once() -> None:
 
 
 TWILIO = {"sms_provider": "twilio", "twilio_account_sid": "AC" + "0" * 32}
+TWILIO_CREDENTIALS = {"twilio_account_sid": "AC" + "0" * 32, "twilio_auth_token": "t"}
 SFTP = {"letter_provider": "sftp", "sftp_host": "127.0.0.1", "sftp_username": "u"}
 
 
@@ -175,3 +176,25 @@ def test_a_provider_with_what_it_needs_is_accepted(tmp_path: Path) -> None:
     settings = load_settings(**TWILIO, twilio_auth_token="t", print_dir=tmp_path)
     assert settings.sms.auth_token is not None
     assert load_settings(letter_provider="folder", print_dir=tmp_path).letters.print_dir == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable", "allowed"),
+    [
+        ("outbox", None, True),
+        ("twilio", None, False),
+        ("outbox", "false", False),
+        ("twilio", "true", True),
+        ("outbox", "true", True),
+        ("twilio", "false", False),
+    ],
+)
+def test_fiction_range_resolves_by_provider_unless_set(
+    monkeypatch: pytest.MonkeyPatch, provider: str, variable: str | None, allowed: bool
+) -> None:
+    """Ofcom's drama numbers: unset, allowed with the outbox (nothing reaches a phone) and
+    refused with Twilio; NOTIFIER_SMS_ALLOW_FICTION_RANGE, when set, wins either way."""
+    if variable is not None:
+        monkeypatch.setenv("NOTIFIER_SMS_ALLOW_FICTION_RANGE", variable)
+    settings = load_settings(sms_provider=provider, **TWILIO_CREDENTIALS)
+    assert settings.sms.allow_fiction_range is allowed
