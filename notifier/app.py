@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
-from notifier.errors import ConfigurationError
 from notifier.http import create_app
 from notifier.jobs import scheduled_jobs
 from notifier.lifecycle import Lifecycle
@@ -38,28 +37,28 @@ from notifier.worker.consumer import Worker
 log = structlog.get_logger("notifier.app")
 
 
-def build_channels(
-    settings: Settings, engine: AsyncEngine | None = None
-) -> dict[Channel, ChannelAdapter]:
-    """One adapter per channel, as the settings choose (``engine``: the store the letter spool
-    records in; without one, a letter channel that spools opens its own)."""
+def build_channels(settings: Settings, engine: AsyncEngine) -> dict[Channel, ChannelAdapter]:
+    """One adapter per channel, as the settings choose, each given only its part (``engine``:
+    the store the letter spool records in)."""
     channels: dict[Channel, ChannelAdapter] = {
-        Channel.EMAIL: EmailOutbox(settings.outbox_dir),
-        Channel.SMS: SmsOutbox(settings.outbox_dir),
-        Channel.LETTER: LetterOutbox(settings.outbox_dir),
+        Channel.EMAIL: EmailOutbox(settings.files.outbox_dir),
+        Channel.SMS: SmsOutbox(settings.files.outbox_dir),
+        Channel.LETTER: LetterOutbox(settings.files.outbox_dir),
     }
-    if settings.email_provider is EmailProvider.SMTP:
+    if settings.email.provider is EmailProvider.SMTP:
         from notifier.channels.smtp import SmtpChannel
 
-        channels[Channel.EMAIL] = SmtpChannel.from_settings(settings)
-    if settings.sms_provider is SmsProvider.TWILIO:
+        channels[Channel.EMAIL] = SmtpChannel.from_settings(settings.email)
+    if settings.sms.provider is SmsProvider.TWILIO:
         from notifier.channels.twilio import TwilioChannel
 
-        channels[Channel.SMS] = TwilioChannel.from_settings(settings)
-    if settings.letter_provider is not LetterProvider.OUTBOX:
+        channels[Channel.SMS] = TwilioChannel.from_settings(
+            settings.sms, public_base_url=settings.http.public_base_url
+        )
+    if settings.letters.provider is not LetterProvider.OUTBOX:
         from notifier.printhouse.channel import SpoolingLetterChannel
 
-        channels[Channel.LETTER] = SpoolingLetterChannel.from_settings(settings, engine)
+        channels[Channel.LETTER] = SpoolingLetterChannel.from_settings(settings.letters, engine)
     return channels
 
 
@@ -68,20 +67,19 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.councils: Mapping[str, Council] = load_councils(settings.councils_file)
-        self.catalogue = Catalogue.load(settings.template_dir)
-        self.engine: AsyncEngine = create_engine(settings.database_url.get_secret_value())
+        self.councils: Mapping[str, Council] = load_councils(settings.files.councils_file)
+        self.catalogue = Catalogue.load(settings.files.template_dir)
+        self.engine: AsyncEngine = create_engine(settings.store.database_url.get_secret_value())
         self.notifications = NotificationStore(self.engine)
         self.preferences = PreferenceStore(self.engine)
         self.channels = build_channels(settings, self.engine)
-        self.links = Links.from_settings(settings)
-        self.broker = Broker(
-            settings.amqp_url.get_secret_value(),
-            settings.retry_delays,
-            prefetch=settings.prefetch,
-            max_deliveries=settings.max_deliveries,
+        self.links = Links.from_settings(
+            settings.links, settings.http, development=settings.store.is_sqlite
         )
-        self.retries = RetryPolicy(settings.retry_delay_seconds, settings.max_attempts)
+        self.broker = Broker.from_settings(settings.worker)
+        self.retries = RetryPolicy(
+            settings.worker.retry_delay_seconds, settings.worker.max_attempts
+        )
         self._stop = asyncio.Event()
 
     def processor(self, outcomes: OutcomeSink) -> Processor:
@@ -94,7 +92,7 @@ class Service:
             retries=self.retries,
             preferences_link=self.links.preferences_link,
             unsubscribe_link=self.links.unsubscribe_link,
-            allow_fiction_range=self.settings.sms_allow_fiction_range,
+            allow_fiction_range=self.settings.sms.allow_fiction_range,
         )
 
     def http_app(self) -> FastAPI:
@@ -114,28 +112,25 @@ class Service:
         from notifier.web.mount import preference_routers
 
         return preference_routers(
-            self.settings,
             engine=self.engine,
             catalogue=self.catalogue,
             councils=self.councils,
             links=self.links,
+            allow_fiction_range=self.settings.sms.allow_fiction_range,
         )
 
     def _webhook_routers(self) -> list[APIRouter]:
         """The provider webhooks the configured channels need."""
         routers: list[APIRouter] = []
-        if self.settings.sms_provider is SmsProvider.TWILIO:
+        sms = self.settings.sms
+        if sms.provider is SmsProvider.TWILIO:
             from notifier.web.twilio import twilio_router
 
-            token = self.settings.twilio_auth_token
-            if token is None:
-                raise ConfigurationError(
-                    "NOTIFIER_TWILIO_AUTH_TOKEN is required when NOTIFIER_SMS_PROVIDER=twilio"
-                )
+            assert sms.auth_token is not None  # required with twilio: checked by the settings
             routers.append(
                 twilio_router(
-                    auth_token=token,
-                    public_base_url=self.settings.public_base_url,
+                    auth_token=sms.auth_token,
+                    public_base_url=self.settings.http.public_base_url,
                     lifecycle=Lifecycle(self.notifications, self.broker),
                     preferences=self.preferences,
                 )
@@ -149,14 +144,14 @@ class Service:
         """Run until stopped by a signal or ``stop()``, then shut down in order. ``jobs``: the
         scheduled work (retention purge, letter cut-off, print reports) and any extra worker
         processes; off in those extra processes themselves, so it runs once."""
-        if self.settings.is_sqlite:
+        if self.settings.store.is_sqlite:
             await migrate.upgrade(self.engine)
         server = (
             _Server(
                 uvicorn.Config(
                     self.http_app(),
-                    host=self.settings.http_host,
-                    port=self.settings.http_port,
+                    host=self.settings.http.host,
+                    port=self.settings.http.port,
                     log_config=None,
                     access_log=False,
                     lifespan="off",
@@ -177,13 +172,17 @@ class Service:
                 await self.broker.connect()
                 if worker and jobs:
                     background = scheduled_jobs(
-                        self.settings, self.engine, self.notifications, self.broker
+                        self.settings.letters,
+                        self.engine,
+                        self.notifications,
+                        self.broker,
+                        retention_days=self.settings.store.retention_days,
                     )
-                    if self.settings.worker_processes > 1:
+                    if self.settings.worker.processes > 1:
                         background.append(
                             supervise_workers(
-                                self.settings.worker_processes - 1,
-                                grace=self.settings.shutdown_grace + 10,
+                                self.settings.worker.processes - 1,
+                                grace=self.settings.worker.shutdown_grace + 10,
                             )
                         )
                     tasks.extend(asyncio.create_task(job) for job in background)
@@ -192,15 +191,15 @@ class Service:
                         self.broker,
                         self.processor(self.broker),
                         retries=self.retries,
-                        concurrency=self.settings.concurrency,
-                        max_deliveries=self.settings.max_deliveries,
+                        concurrency=self.settings.worker.concurrency,
+                        max_deliveries=self.settings.worker.max_deliveries,
                     )
                     await consumer.start()
                 log.info(
                     "service.started",
                     worker=worker,
                     http=http,
-                    port=self.settings.http_port if http else None,
+                    port=self.settings.http.port if http else None,
                 )
                 stopped = asyncio.create_task(self._stop.wait())
                 await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -208,7 +207,7 @@ class Service:
             finally:
                 log.info("service.stopping")
                 if consumer is not None:
-                    await consumer.stop(self.settings.shutdown_grace)
+                    await consumer.stop(self.settings.worker.shutdown_grace)
                 await self.broker.close()
                 if server is not None:
                     server.should_exit = True

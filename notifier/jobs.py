@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.outcomes import OutcomeSink
-from notifier.settings import LetterProvider, Settings
+from notifier.settings import LetterProvider, LetterSettings
 from notifier.store.notifications import NotificationStore
 
 log = structlog.get_logger("notifier.jobs")
@@ -36,31 +36,31 @@ async def purge_periodically(
 
 
 def letter_jobs(
-    settings: Settings, engine: AsyncEngine, outcomes: OutcomeSink
+    letters: LetterSettings, engine: AsyncEngine, outcomes: OutcomeSink
 ) -> list[Coroutine[Any, Any, None]]:
     """The daily print cut-off and the polling of print reports (with a real print provider)."""
-    if settings.letter_provider is LetterProvider.OUTBOX:
+    if letters.provider is LetterProvider.OUTBOX:
         return []
     from notifier.printhouse.dispatch import build_dispatcher, dispatch_daily
     from notifier.printhouse.reports import build_poller, poll_reports_forever
 
-    jobs = [
-        dispatch_daily(build_dispatcher(settings, engine, outcomes), settings.letter_cutoff_time)
-    ]
-    if settings.print_report_dir:
-        poller = build_poller(settings, engine, outcomes)
-        jobs.append(poll_reports_forever(poller, settings.print_report_poll_seconds))
+    jobs = [dispatch_daily(build_dispatcher(letters, engine, outcomes), letters.cutoff_time)]
+    if letters.report_dir:
+        poller = build_poller(letters, engine, outcomes)
+        jobs.append(poll_reports_forever(poller, letters.report_poll_seconds))
     return jobs
 
 
 def scheduled_jobs(
-    settings: Settings,
+    letters: LetterSettings,
     engine: AsyncEngine,
     notifications: NotificationStore,
     outcomes: OutcomeSink,
+    *,
+    retention_days: int,
 ) -> list[Coroutine[Any, Any, None]]:
     """Every job the service process runs beside its worker."""
     return [
-        purge_periodically(notifications, settings.retention_days),
-        *letter_jobs(settings, engine, outcomes),
+        purge_periodically(notifications, retention_days),
+        *letter_jobs(letters, engine, outcomes),
     ]

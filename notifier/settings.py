@@ -1,7 +1,13 @@
-"""The one settings object, read from ``NOTIFIER_*`` environment variables.
+"""The one settings object, read from ``NOTIFIER_*`` environment variables, nested by part.
 
-Nothing else in the package reads the environment. Every field is documented in
-``docs/configuration.md``; a bad value fails at start-up with a message naming the variable.
+Nothing else in the package reads the environment. ``load_settings()`` builds each part once at
+start-up; each part is handed only to what needs it (the SMTP channel gets ``settings.email``, the
+print house ``settings.letters``, ...). The variable names stay flat (``NOTIFIER_SMTP_HOST``, not
+``NOTIFIER_EMAIL__HOST``), because council systems and deployments are written against them: every
+field names its variable in full as its ``validation_alias``, so a search for a variable finds its
+field, and pydantic reports a bad value under that name. Every variable is documented in
+``docs/configuration.md``; a bad value, or a rule a part breaks, fails at start-up with a message
+naming the variable. Each rule is checked here once, by the part it belongs to.
 """
 
 from __future__ import annotations
@@ -10,9 +16,17 @@ import re
 from datetime import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from notifier.errors import ConfigurationError
@@ -46,90 +60,41 @@ class LetterProvider(StrEnum):
     SFTP = "sftp"
 
 
-class Settings(BaseSettings):
-    """Everything the service can be told, with the defaults that run it on a fresh machine."""
+class Part(BaseSettings):
+    """One part of the settings; each field reads the variable its ``validation_alias`` names."""
 
-    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    # Broker and worker
-    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
-    prefetch: int = Field(default=200, ge=1, le=10_000)
-    concurrency: int = Field(default=200, ge=1, le=10_000)
-    shutdown_grace: float = Field(default=30.0, ge=0)
-    retry_delays: Annotated[tuple[str, ...], NoDecode] = ("30s", "5m", "30m", "2h")
-    max_attempts: int = Field(default=8, ge=1, le=100)
-    max_deliveries: int = Field(default=5, ge=1, le=100)
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Field name -> the ``NOTIFIER_*`` variable it is read from."""
+        return {name: str(field.validation_alias) for name, field in cls.model_fields.items()}
+
+
+def _required(part: Part, provider: str, *names: str) -> None:
+    """ConfigurationError naming the first of ``names`` that is unset."""
+    variables = part.variables()
+    for name in names:
+        if not getattr(part, name):
+            raise ConfigurationError(f"{variables[name]} is required when {provider}")
+
+
+class WorkerSettings(Part):
+    """The broker connection and the worker: ``NOTIFIER_AMQP_URL``, ``NOTIFIER_PREFETCH``, ..."""
+
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/"), validation_alias="NOTIFIER_AMQP_URL"
+    )
+    prefetch: int = Field(200, ge=1, le=10_000, validation_alias="NOTIFIER_PREFETCH")
+    concurrency: int = Field(200, ge=1, le=10_000, validation_alias="NOTIFIER_CONCURRENCY")
+    shutdown_grace: float = Field(30.0, ge=0, validation_alias="NOTIFIER_SHUTDOWN_GRACE")
+    retry_delays: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("30s", "5m", "30m", "2h"), validation_alias="NOTIFIER_RETRY_DELAYS"
+    )
+    max_attempts: int = Field(8, ge=1, le=100, validation_alias="NOTIFIER_MAX_ATTEMPTS")
+    max_deliveries: int = Field(5, ge=1, le=100, validation_alias="NOTIFIER_MAX_DELIVERIES")
     # Worker processes `notifier run`/`notifier worker` keep running (one per core is typical).
-    worker_processes: int = Field(default=1, ge=1, le=64)
-
-    # Store
-    database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./var/notifier.db")
-    retention_days: int = Field(default=7, ge=1, le=3650)
-
-    # HTTP
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
-    public_url: str | None = None
-
-    # Preferences and links
-    secret_key: SecretStr | None = None  # signs residents' links; generated under ./var on SQLite
-    link_days: int = Field(default=90, ge=1, le=3650)
-
-    # Files and catalogue
-    outbox_dir: Path = Path("./var/outbox")
-    councils_file: Path | None = None
-    template_dir: Path | None = None
-
-    # Email
-    email_provider: EmailProvider = EmailProvider.OUTBOX
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_tls: Literal["starttls", "implicit", "none"] = "starttls"
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_timeout: float = Field(default=30.0, gt=0)
-    smtp_oauth_token: SecretStr | None = None
-    smtp_oauth_token_command: str | None = None
-    smtp_pool_size: int = Field(default=4, ge=1, le=100)
-    smtp_ca_file: Path | None = None
-    smtp_local_hostname: str | None = None
-    smtp_bounce_address: str | None = None
-    smtp_dkim_selector: str | None = None
-    smtp_dkim_key_file: Path | None = None
-
-    # SMS
-    sms_provider: SmsProvider = SmsProvider.OUTBOX
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_from: str | None = None
-    twilio_base_url: str | None = None
-    twilio_timeout: float = Field(default=10.0, gt=0)
-    # Message segments per second for the sender (Twilio's default for an alphanumeric id is 10).
-    twilio_segments_per_second: float = Field(default=10.0, gt=0)
-    # Accept Ofcom's drama range 07700 900000-900999: tests and development only.
-    sms_allow_fiction_range: bool = False
-
-    # Letters
-    letter_provider: LetterProvider = LetterProvider.OUTBOX
-    # Rendered letters wait here for the next dispatch (folder and sftp providers).
-    spool_dir: Path = Path("./var/spool")
-    # The daily dispatch, HH:MM Europe/London (letters.md §6).
-    letter_cutoff: str = "17:30"
-    print_dir: Path | None = None
-    sftp_host: str | None = None
-    sftp_port: int = Field(default=22, ge=1, le=65535)
-    sftp_username: str | None = None
-    sftp_key_file: Path | None = None
-    sftp_known_hosts: Path | None = None
-    sftp_dir: str = "."
-    sftp_timeout: float = Field(default=30.0, gt=0)
-    # The provider's report files: a local folder (folder) or a directory on the server (sftp).
-    print_report_dir: str | None = None
-    print_report_poll_interval: str = "5m"
-
-    # Logging
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    processes: int = Field(1, ge=1, le=64, validation_alias="NOTIFIER_WORKER_PROCESSES")
 
     @field_validator("retry_delays", mode="before")
     @classmethod
@@ -147,6 +112,43 @@ class Settings(BaseSettings):
             parse_duration(delay)
         return value
 
+    @property
+    def retry_delay_seconds(self) -> tuple[float, ...]:
+        return tuple(parse_duration(d) for d in self.retry_delays)
+
+
+class StoreSettings(Part):
+    """The database and how long contact details are kept."""
+
+    database_url: SecretStr = Field(
+        SecretStr("sqlite+aiosqlite:///./var/notifier.db"), validation_alias="NOTIFIER_DATABASE_URL"
+    )
+    retention_days: int = Field(7, ge=1, le=3650, validation_alias="NOTIFIER_RETENTION_DAYS")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_secret_value().startswith("sqlite")
+
+
+class HttpSettings(Part):
+    """The HTTP port and the public URL residents and providers reach it by."""
+
+    host: str = Field("127.0.0.1", validation_alias="NOTIFIER_HTTP_HOST")
+    port: int = Field(8080, ge=0, le=65535, validation_alias="NOTIFIER_HTTP_PORT")
+    public_url: str | None = Field(None, validation_alias="NOTIFIER_PUBLIC_URL")
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+
+
+class LinkSettings(Part):
+    """Residents' signed links."""
+
+    # Signs residents' links; generated under ./var on SQLite (notifier.web.tokens).
+    secret_key: SecretStr | None = Field(None, validation_alias="NOTIFIER_SECRET_KEY")
+    days: int = Field(90, ge=1, le=3650, validation_alias="NOTIFIER_LINK_DAYS")
+
     @field_validator("secret_key")
     @classmethod
     def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -154,79 +156,215 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 characters (for example: openssl rand -hex 32)")
         return value
 
-    @field_validator("letter_cutoff")
+
+class FileSettings(Part):
+    """The development outboxes, the councils file and the template overrides."""
+
+    outbox_dir: Path = Field(Path("./var/outbox"), validation_alias="NOTIFIER_OUTBOX_DIR")
+    councils_file: Path | None = Field(None, validation_alias="NOTIFIER_COUNCILS_FILE")
+    template_dir: Path | None = Field(None, validation_alias="NOTIFIER_TEMPLATE_DIR")
+
+
+class EmailSettings(Part):
+    """The email provider and its SMTP relay (``NOTIFIER_EMAIL_PROVIDER``, ``NOTIFIER_SMTP_*``)."""
+
+    provider: EmailProvider = Field(
+        EmailProvider.OUTBOX, validation_alias="NOTIFIER_EMAIL_PROVIDER"
+    )
+    host: str = Field("127.0.0.1", validation_alias="NOTIFIER_SMTP_HOST")
+    port: int = Field(25, ge=1, le=65535, validation_alias="NOTIFIER_SMTP_PORT")
+    tls: Literal["starttls", "implicit", "none"] = Field(
+        "starttls", validation_alias="NOTIFIER_SMTP_TLS"
+    )
+    username: str | None = Field(None, validation_alias="NOTIFIER_SMTP_USERNAME")
+    password: SecretStr | None = Field(None, validation_alias="NOTIFIER_SMTP_PASSWORD")
+    timeout: float = Field(30.0, gt=0, validation_alias="NOTIFIER_SMTP_TIMEOUT")
+    oauth_token: SecretStr | None = Field(None, validation_alias="NOTIFIER_SMTP_OAUTH_TOKEN")
+    oauth_token_command: str | None = Field(
+        None, validation_alias="NOTIFIER_SMTP_OAUTH_TOKEN_COMMAND"
+    )
+    pool_size: int = Field(4, ge=1, le=100, validation_alias="NOTIFIER_SMTP_POOL_SIZE")
+    ca_file: Path | None = Field(None, validation_alias="NOTIFIER_SMTP_CA_FILE")
+    local_hostname: str | None = Field(None, validation_alias="NOTIFIER_SMTP_LOCAL_HOSTNAME")
+    bounce_address: str | None = Field(None, validation_alias="NOTIFIER_SMTP_BOUNCE_ADDRESS")
+    dkim_selector: str | None = Field(None, validation_alias="NOTIFIER_SMTP_DKIM_SELECTOR")
+    dkim_key_file: Path | None = Field(None, validation_alias="NOTIFIER_SMTP_DKIM_KEY_FILE")
+
+    @model_validator(mode="after")
+    def _check_dkim_pair(self) -> Self:
+        if bool(self.dkim_key_file) != bool(self.dkim_selector):
+            raise ConfigurationError(
+                "NOTIFIER_SMTP_DKIM_KEY_FILE and NOTIFIER_SMTP_DKIM_SELECTOR go together"
+            )
+        return self
+
+
+class SmsSettings(Part):
+    """The text message provider and Twilio (``NOTIFIER_SMS_*``, ``NOTIFIER_TWILIO_*``)."""
+
+    provider: SmsProvider = Field(SmsProvider.OUTBOX, validation_alias="NOTIFIER_SMS_PROVIDER")
+    account_sid: str | None = Field(None, validation_alias="NOTIFIER_TWILIO_ACCOUNT_SID")
+    auth_token: SecretStr | None = Field(None, validation_alias="NOTIFIER_TWILIO_AUTH_TOKEN")
+    sender: str | None = Field(None, validation_alias="NOTIFIER_TWILIO_FROM")
+    base_url: str | None = Field(None, validation_alias="NOTIFIER_TWILIO_BASE_URL")
+    timeout: float = Field(10.0, gt=0, validation_alias="NOTIFIER_TWILIO_TIMEOUT")
+    # Message segments per second for the sender (Twilio's default for an alphanumeric id is 10).
+    segments_per_second: float = Field(
+        10.0, gt=0, validation_alias="NOTIFIER_TWILIO_SEGMENTS_PER_SECOND"
+    )
+    # Ofcom's drama range 07700 900000-900999 as set; None (unset) is resolved by the provider:
+    # read allow_fiction_range, never this.
+    fiction_range: bool | None = Field(None, validation_alias="NOTIFIER_SMS_ALLOW_FICTION_RANGE")
+
+    @model_validator(mode="after")
+    def _check_twilio(self) -> Self:
+        if self.provider is SmsProvider.TWILIO:
+            _required(self, "NOTIFIER_SMS_PROVIDER=twilio", "account_sid", "auth_token")
+        return self
+
+    @property
+    def allow_fiction_range(self) -> bool:
+        """Whether Ofcom's drama numbers are accepted: as set, or when unset only where no text
+        can reach a phone (the ``outbox`` provider), so the docs' own examples work there."""
+        if self.fiction_range is not None:
+            return self.fiction_range
+        return self.provider is SmsProvider.OUTBOX
+
+
+class LetterSettings(Part):
+    """The letter provider, the spool, the daily cut-off, the print house and its reports."""
+
+    provider: LetterProvider = Field(
+        LetterProvider.OUTBOX, validation_alias="NOTIFIER_LETTER_PROVIDER"
+    )
+    # Rendered letters wait here for the next dispatch (folder and sftp providers).
+    spool_dir: Path = Field(Path("./var/spool"), validation_alias="NOTIFIER_SPOOL_DIR")
+    # The daily dispatch, HH:MM Europe/London (letters.md §6).
+    cutoff: str = Field("17:30", validation_alias="NOTIFIER_LETTER_CUTOFF")
+    print_dir: Path | None = Field(None, validation_alias="NOTIFIER_PRINT_DIR")
+    sftp_host: str | None = Field(None, validation_alias="NOTIFIER_SFTP_HOST")
+    sftp_port: int = Field(22, ge=1, le=65535, validation_alias="NOTIFIER_SFTP_PORT")
+    sftp_username: str | None = Field(None, validation_alias="NOTIFIER_SFTP_USERNAME")
+    sftp_key_file: Path | None = Field(None, validation_alias="NOTIFIER_SFTP_KEY_FILE")
+    sftp_known_hosts: Path | None = Field(None, validation_alias="NOTIFIER_SFTP_KNOWN_HOSTS")
+    sftp_dir: str = Field(".", validation_alias="NOTIFIER_SFTP_DIR")
+    sftp_timeout: float = Field(30.0, gt=0, validation_alias="NOTIFIER_SFTP_TIMEOUT")
+    # The provider's report files: a local folder (folder) or a directory on the server (sftp).
+    report_dir: str | None = Field(None, validation_alias="NOTIFIER_PRINT_REPORT_DIR")
+    report_poll_interval: str = Field("5m", validation_alias="NOTIFIER_PRINT_REPORT_POLL_INTERVAL")
+
+    @field_validator("cutoff")
     @classmethod
     def _check_cutoff(cls, value: str) -> str:
         if not _CLOCK_TIME.match(value):
             raise ValueError(f"not a time like 17:30: {value!r}")
         return value
 
-    @field_validator("print_report_poll_interval")
+    @field_validator("report_poll_interval")
     @classmethod
     def _check_poll_interval(cls, value: str) -> str:
         if parse_duration(value) <= 0:
             raise ValueError("must be longer than 0s")
         return value
 
+    @model_validator(mode="after")
+    def _check_provider(self) -> Self:
+        if self.provider is LetterProvider.FOLDER:
+            _required(self, "NOTIFIER_LETTER_PROVIDER=folder", "print_dir")
+        if self.provider is LetterProvider.SFTP:
+            _required(
+                self,
+                "NOTIFIER_LETTER_PROVIDER=sftp",
+                *("sftp_host", "sftp_username", "sftp_key_file", "sftp_known_hosts"),
+            )
+            for name in ("sftp_key_file", "sftp_known_hosts"):
+                path: Path = getattr(self, name)
+                if not path.is_file():
+                    raise ConfigurationError(f"{self.variables()[name]}: no such file: {path}")
+        return self
+
     @property
-    def letter_cutoff_time(self) -> time:
-        hours, minutes = self.letter_cutoff.split(":")
+    def cutoff_time(self) -> time:
+        hours, minutes = self.cutoff.split(":")
         return time(int(hours), int(minutes))
 
     @property
-    def print_report_poll_seconds(self) -> float:
-        return parse_duration(self.print_report_poll_interval)
+    def report_poll_seconds(self) -> float:
+        return parse_duration(self.report_poll_interval)
 
-    @property
-    def retry_delay_seconds(self) -> tuple[float, ...]:
-        return tuple(parse_duration(d) for d in self.retry_delays)
 
-    @property
-    def public_base_url(self) -> str:
-        return (self.public_url or f"http://127.0.0.1:{self.http_port}").rstrip("/")
+class LogSettings(Part):
+    """How the structlog lines are written."""
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.get_secret_value().startswith("sqlite")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", validation_alias="NOTIFIER_LOG_FORMAT"
+    )
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", validation_alias="NOTIFIER_LOG_LEVEL"
+    )
 
-    def check_providers(self) -> None:
-        """Fail when a chosen provider lacks what it needs, naming the variable."""
-        if self.sms_provider is SmsProvider.TWILIO:
-            for name in ("twilio_account_sid", "twilio_auth_token"):
-                if not getattr(self, name):
-                    raise ConfigurationError(
-                        f"NOTIFIER_{name.upper()} is required when NOTIFIER_SMS_PROVIDER=twilio"
-                    )
-        self._check_letter_provider()
 
-    def _check_letter_provider(self) -> None:
-        provider = self.letter_provider
-        if provider is LetterProvider.FOLDER and self.print_dir is None:
-            raise ConfigurationError(
-                "NOTIFIER_PRINT_DIR is required when NOTIFIER_LETTER_PROVIDER=folder"
-            )
-        if provider is not LetterProvider.SFTP:
-            return
-        for name in ("sftp_host", "sftp_username", "sftp_key_file", "sftp_known_hosts"):
-            if not getattr(self, name):
-                raise ConfigurationError(
-                    f"NOTIFIER_{name.upper()} is required when NOTIFIER_LETTER_PROVIDER=sftp"
-                )
-        for name in ("sftp_key_file", "sftp_known_hosts"):
-            path: Path = getattr(self, name)
-            if not path.is_file():
-                raise ConfigurationError(f"NOTIFIER_{name.upper()}: no such file: {path}")
+class Settings(BaseModel):
+    """Everything the service can be told, by part, with the defaults that run it on a fresh
+    machine; built once by ``load_settings()``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    PARTS: ClassVar[dict[str, type[Part]]] = {
+        "worker": WorkerSettings,
+        "store": StoreSettings,
+        "http": HttpSettings,
+        "links": LinkSettings,
+        "files": FileSettings,
+        "email": EmailSettings,
+        "sms": SmsSettings,
+        "letters": LetterSettings,
+        "logging": LogSettings,
+    }
+
+    worker: WorkerSettings
+    store: StoreSettings
+    http: HttpSettings
+    links: LinkSettings
+    files: FileSettings
+    email: EmailSettings
+    sms: SmsSettings
+    letters: LetterSettings
+    logging: LogSettings
+
+
+def variables() -> list[str]:
+    """Every ``NOTIFIER_*`` variable the settings read."""
+    return [name for part in Settings.PARTS.values() for name in part.variables().values()]
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment (and overrides); a ConfigurationError on failure."""
-    try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"NOTIFIER_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigurationError(f"invalid configuration: {problems}") from None
-    settings.check_providers()
-    return settings
+    """Settings from the environment; a ConfigurationError naming every variable that is wrong.
+
+    ``overrides`` (tests, tools) are keyed by the variable's name without its prefix, in any case:
+    ``load_settings(smtp_host="relay", sms_provider="twilio")``; they win over the environment.
+    """
+    pending = {f"NOTIFIER_{key.upper()}": value for key, value in overrides.items()}
+    parts: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, part in Settings.PARTS.items():
+        known = set(part.variables().values())
+        given = {variable: pending.pop(variable) for variable in known & pending.keys()}
+        try:
+            parts[name] = part(**given)
+        except ValidationError as exc:
+            problems.extend(_describe(error) for error in exc.errors())
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    if pending:
+        raise TypeError(f"no such settings: {', '.join(sorted(pending))}")
+    if problems:
+        raise ConfigurationError(f"invalid configuration: {'; '.join(problems)}")
+    return Settings(**parts)
+
+
+def _describe(error: Any) -> str:
+    """``NOTIFIER_X: message`` for one pydantic error (its location is the variable's name)."""
+    variable, *inner = (str(step) for step in error["loc"])
+    where = f"[{']['.join(inner)}]" if inner else ""
+    return f"{variable}{where}: {error['msg']}"

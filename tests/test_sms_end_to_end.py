@@ -18,7 +18,7 @@ from notifier.channels.twilio import STATUS_CALLBACK_PATH, TwilioChannel
 from notifier.model import Channel, Status
 from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore
-from notifier.settings import Settings
+from notifier.settings import load_settings
 from notifier.store import migrate
 from notifier.store.database import create_engine
 from notifier.store.notifications import Notification, NotificationStore
@@ -315,13 +315,15 @@ async def test_burst_of_texts_reaches_twilio_no_faster_than_the_throttle(
     customer = sms_first("SDC-100005", "+447700900555")
     await store_customers(service, customer)
     # The bucket exactly as the service builds it from these settings.
-    settings = Settings(
-        sms_provider="twilio",  # type: ignore[arg-type]
+    settings = load_settings(
+        sms_provider="twilio",
         twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,  # type: ignore[arg-type]
+        twilio_auth_token=AUTH_TOKEN,
         twilio_segments_per_second=RATE,
     )
-    bucket = TwilioChannel.from_settings(settings).throttle
+    bucket = TwilioChannel.from_settings(
+        settings.sms, public_base_url=settings.http.public_base_url
+    ).throttle
     assert bucket is not None and bucket.rate == RATE
     capacity = bucket.capacity
     await start(service, amqp_url)

@@ -41,7 +41,7 @@ from notifier.messages import EmailMessage, Message, expect
 from notifier.model import Receipt, Status
 
 if TYPE_CHECKING:
-    from notifier.settings import Settings
+    from notifier.settings import EmailSettings
 
 TlsMode = Literal["starttls", "implicit", "none"]
 Stage = Literal["connect", "starttls", "auth", "mail", "rcpt", "data"]
@@ -231,34 +231,30 @@ class SmtpChannel:
         self.connections_opened = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SmtpChannel:
-        """The channel the ``NOTIFIER_SMTP_*`` settings describe."""
+    def from_settings(cls, email: EmailSettings) -> SmtpChannel:
+        """The channel the ``NOTIFIER_SMTP_*`` settings (the email part) describe."""
         token_provider: TokenProvider | None = None
-        if settings.smtp_oauth_token_command:
-            token_provider = command_token(shlex.split(settings.smtp_oauth_token_command))
-        elif settings.smtp_oauth_token is not None:
-            token_provider = static_token(settings.smtp_oauth_token.get_secret_value())
+        if email.oauth_token_command:
+            token_provider = command_token(shlex.split(email.oauth_token_command))
+        elif email.oauth_token is not None:
+            token_provider = static_token(email.oauth_token.get_secret_value())
         dkim = None
-        if settings.smtp_dkim_key_file or settings.smtp_dkim_selector:
-            if not (settings.smtp_dkim_key_file and settings.smtp_dkim_selector):
-                raise ConfigurationError(
-                    "NOTIFIER_SMTP_DKIM_KEY_FILE and NOTIFIER_SMTP_DKIM_SELECTOR go together"
-                )
-            dkim = DkimSigner.from_file(settings.smtp_dkim_key_file, settings.smtp_dkim_selector)
-        password = settings.smtp_password
+        if email.dkim_key_file and email.dkim_selector:  # both or neither: checked at start-up
+            dkim = DkimSigner.from_file(email.dkim_key_file, email.dkim_selector)
+        password = email.password
         return cls(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            tls=settings.smtp_tls,
-            username=settings.smtp_username,
+            host=email.host,
+            port=email.port,
+            tls=email.tls,
+            username=email.username,
             password=password.get_secret_value() if password is not None else None,
             token_provider=token_provider,
-            timeout=settings.smtp_timeout,
-            pool_size=settings.smtp_pool_size,
-            ca_file=settings.smtp_ca_file,
+            timeout=email.timeout,
+            pool_size=email.pool_size,
+            ca_file=email.ca_file,
             dkim=dkim,
-            bounce_address=settings.smtp_bounce_address,
-            local_hostname=settings.smtp_local_hostname,
+            bounce_address=email.bounce_address,
+            local_hostname=email.local_hostname,
         )
 
     async def send(self, message: Message) -> Receipt:

@@ -37,7 +37,7 @@ from notifier.recipients.mobile import (
     normalise_uk_mobile,
     validate_sender_id,
 )
-from notifier.settings import Settings
+from notifier.settings import SmsSettings
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 OPTED_OUT = "opted-out"
@@ -143,20 +143,21 @@ class TwilioChannel:
         self._http: AsyncTwilioHttpClient | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TwilioChannel:
-        """The channel as configured by ``NOTIFIER_TWILIO_*``; callbacks need a public URL."""
-        token = settings.twilio_auth_token
-        rate = settings.twilio_segments_per_second
+    def from_settings(cls, sms: SmsSettings, *, public_base_url: str) -> TwilioChannel:
+        """The channel as configured by ``NOTIFIER_TWILIO_*`` (the SMS part); callbacks go to
+        ``public_base_url`` (``HttpSettings.public_base_url``)."""
+        token = sms.auth_token
+        rate = sms.segments_per_second
         return cls(
-            account_sid=settings.twilio_account_sid or "",
+            account_sid=sms.account_sid or "",
             auth_token=token.get_secret_value() if token else "",
-            sender=settings.twilio_from,
-            base_url=settings.twilio_base_url,
+            sender=sms.sender,
+            base_url=sms.base_url,
             # The webhook checks signatures against this same URL, so both come from one place.
-            status_callback_url=settings.public_base_url + STATUS_CALLBACK_PATH,
-            timeout=settings.twilio_timeout,
+            status_callback_url=public_base_url + STATUS_CALLBACK_PATH,
+            timeout=sms.timeout,
             throttle=TokenBucket(rate=rate, capacity=rate),
-            allow_fiction_range=settings.sms_allow_fiction_range,
+            allow_fiction_range=sms.allow_fiction_range,
         )
 
     @property

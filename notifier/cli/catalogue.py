@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from notifier.cli import common
-from notifier.settings import Settings
+from notifier.settings import FileSettings
 
 
 @click.group()
@@ -17,18 +17,18 @@ def templates() -> None:
     """The template catalogue: list, check and preview."""
 
 
-def _catalogue(settings: Settings) -> tuple[Any, Any]:
+def _catalogue(files: FileSettings) -> tuple[Any, Any]:
     from notifier.councils import load_councils
     from notifier.templates.source import Catalogue
 
-    return Catalogue.load(settings.template_dir), load_councils(settings.councils_file)
+    return Catalogue.load(files.template_dir), load_councils(files.councils_file)
 
 
 @templates.command("list")
 def templates_list() -> None:
     """Print every event type, one a line, with its topic, whether it is statutory, and its
     channels."""
-    catalogue, _ = _catalogue(common.load())
+    catalogue, _ = _catalogue(common.load().files)
     for event_type in catalogue.event_types():
         template = catalogue.get("", event_type)
         statutory = "statutory" if template.statutory else "-"
@@ -42,7 +42,7 @@ def templates_check() -> None:
     length and letter pages. Prints a table; exits 1 if any template breaks a rule."""
     from notifier.templates.checks import run_checks
 
-    catalogue, councils = _catalogue(common.load())
+    catalogue, councils = _catalogue(common.load().files)
     table, findings = run_checks(catalogue, councils)
     click.echo(table)
     for finding in findings:
@@ -80,7 +80,7 @@ def templates_preview(
     from notifier.model import Channel
     from notifier.preview import preview
 
-    catalogue, councils = _catalogue(common.load())
+    catalogue, councils = _catalogue(common.load().files)
     if council not in councils:
         raise click.BadParameter(f"unknown council {council!r}", param_hint="--council")
     try:

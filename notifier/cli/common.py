@@ -10,7 +10,7 @@ import click
 import uvloop
 
 from notifier.errors import ConfigurationError, NotifierError
-from notifier.settings import Settings, load_settings
+from notifier.settings import Settings, StoreSettings, load_settings
 
 T = TypeVar("T")
 
@@ -20,7 +20,7 @@ def load() -> Settings:
     from notifier import logs
 
     settings = load_settings()
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.logging.format, settings.logging.level)
     return settings
 
 
@@ -43,12 +43,12 @@ class Group(click.Group):
             sys.exit(1)
 
 
-async def migrated_engine(settings: Settings) -> Any:
+async def migrated_engine(store: StoreSettings) -> Any:
     """The database engine; on SQLite (development) the schema is brought up to date first."""
     from notifier.store import migrate
     from notifier.store.database import create_engine
 
-    engine = create_engine(settings.database_url.get_secret_value())
-    if settings.is_sqlite:
+    engine = create_engine(store.database_url.get_secret_value())
+    if store.is_sqlite:
         await migrate.upgrade(engine)
     return engine

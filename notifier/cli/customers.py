@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 
 from notifier.cli import common
-from notifier.settings import Settings
+from notifier.settings import FileSettings
 
 
-def _council(settings: Settings, council: str) -> str:
+def _council(files: FileSettings, council: str) -> str:
     from notifier.councils import load_councils
 
-    if council not in load_councils(settings.councils_file):
+    if council not in load_councils(files.councils_file):
         raise click.BadParameter(f"{council!r} is not a configured council", param_hint="--council")
     return council
 
@@ -32,10 +32,10 @@ def keys_create(council: str, name: str | None) -> None:
     from notifier.web.auth import KeyStore
 
     settings = common.load()
-    _council(settings, council)
+    _council(settings.files, council)
 
     async def create() -> tuple[str, str]:
-        engine = await common.migrated_engine(settings)
+        engine = await common.migrated_engine(settings.store)
         try:
             record, key = await KeyStore(engine).create(council, name)
         finally:
@@ -56,7 +56,7 @@ def keys_list(council: str | None) -> None:
     settings = common.load()
 
     async def listed() -> list[ApiKey]:
-        engine = await common.migrated_engine(settings)
+        engine = await common.migrated_engine(settings.store)
         try:
             return await KeyStore(engine).list(council)
         finally:
@@ -78,7 +78,7 @@ def keys_revoke(key_id: str) -> None:
     settings = common.load()
 
     async def revoke() -> bool:
-        engine = await common.migrated_engine(settings)
+        engine = await common.migrated_engine(settings.store)
         try:
             return await KeyStore(engine).revoke(key_id)
         finally:
@@ -120,12 +120,12 @@ def customers_import(file: Path, council: str, report: Path | None) -> None:
     from notifier.templates.source import Catalogue
 
     settings = common.load()
-    _council(settings, council)
-    topics = {t.topic for t in Catalogue.load(settings.template_dir)}
+    _council(settings.files, council)
+    topics = {t.topic for t in Catalogue.load(settings.files.template_dir)}
     report = report or file.with_name(file.name + ".rejected.csv")
 
     async def load() -> ImportResult:
-        engine = await common.migrated_engine(settings)
+        engine = await common.migrated_engine(settings.store)
         try:
             return await import_customers(
                 file,
@@ -133,7 +133,7 @@ def customers_import(file: Path, council: str, report: Path | None) -> None:
                 store=PreferenceStore(engine),
                 topics=topics,
                 actor=f"import:{file.name}"[:100],
-                allow_fiction_range=settings.sms_allow_fiction_range,
+                allow_fiction_range=settings.sms.allow_fiction_range,
             )
         finally:
             await engine.dispose()

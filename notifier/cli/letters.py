@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from notifier.cli import common
-from notifier.settings import Settings
+from notifier.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from notifier.worker.broker import Broker
@@ -25,16 +25,11 @@ def letters() -> None:
     """
 
 
-async def _outcome_broker(settings: Settings) -> Broker:
+async def _outcome_broker(worker: WorkerSettings) -> Broker:
     """A broker connection to publish outcomes with (the topology declared)."""
     from notifier.worker.broker import Broker
 
-    broker = Broker(
-        settings.amqp_url.get_secret_value(),
-        settings.retry_delays,
-        prefetch=1,
-        max_deliveries=settings.max_deliveries,
-    )
+    broker = Broker.from_settings(worker, prefetch=1)
     await broker.connect()
     return broker
 
@@ -55,12 +50,15 @@ def letters_dispatch() -> None:
     settings = common.load()
 
     async def dispatch() -> DispatchResult:
-        engine = await common.migrated_engine(settings)
+        engine = await common.migrated_engine(settings.store)
         try:
-            broker = await _outcome_broker(settings)
+            broker = await _outcome_broker(settings.worker)
             try:
                 dispatcher = build_dispatcher(
-                    settings, engine, broker, progress=lambda line: click.echo(line, err=True)
+                    settings.letters,
+                    engine,
+                    broker,
+                    progress=lambda line: click.echo(line, err=True),
                 )
                 return await dispatcher.dispatch()
             finally:
@@ -90,11 +88,11 @@ def letters_ingest_report(file: Path) -> None:
     settings = common.load()
 
     async def ingest() -> IngestResult:
-        engine = await common.migrated_engine(settings)
+        engine = await common.migrated_engine(settings.store)
         try:
-            broker = await _outcome_broker(settings)
+            broker = await _outcome_broker(settings.worker)
             try:
-                return await build_ingester(settings, engine, broker).ingest_report(file)
+                return await build_ingester(settings.letters, engine, broker).ingest_report(file)
             finally:
                 await broker.close()
         finally:

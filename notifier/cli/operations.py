@@ -56,12 +56,7 @@ def broker_setup() -> None:
     settings = common.load()
 
     async def setup() -> None:
-        b = Broker(
-            settings.amqp_url.get_secret_value(),
-            settings.retry_delays,
-            prefetch=1,
-            max_deliveries=settings.max_deliveries,
-        )
+        b = Broker.from_settings(settings.worker, prefetch=1)
         topology = await b.connect()
         await b.close()
         names = [
@@ -90,7 +85,7 @@ def db_upgrade(revision: str) -> None:
     settings = common.load()
 
     async def upgrade() -> None:
-        engine = create_engine(settings.database_url.get_secret_value())
+        engine = create_engine(settings.store.database_url.get_secret_value())
         try:
             await migrate.upgrade(engine, revision)
         finally:
@@ -111,9 +106,9 @@ def db_purge() -> None:
     settings = common.load()
 
     async def purge() -> int:
-        engine = create_engine(settings.database_url.get_secret_value())
+        engine = create_engine(settings.store.database_url.get_secret_value())
         try:
-            cutoff = datetime.now(UTC) - timedelta(days=settings.retention_days)
+            cutoff = datetime.now(UTC) - timedelta(days=settings.store.retention_days)
             return await NotificationStore(engine).purge_personal_data(cutoff)
         finally:
             await engine.dispose()
@@ -130,7 +125,7 @@ def publish(files: tuple[Path, ...]) -> None:
 
     settings = common.load()
     count = 0
-    with Publisher(settings.amqp_url.get_secret_value()) as publisher:
+    with Publisher(settings.worker.amqp_url.get_secret_value()) as publisher:
         for path in files:
             try:
                 loaded = json.loads(path.read_text("utf-8"))
@@ -154,7 +149,7 @@ def dead_letters_list(limit: int) -> None:
     from notifier.worker.deadletters import inspect
 
     settings = common.load()
-    letters = common.run(inspect(settings.amqp_url.get_secret_value(), limit=limit))
+    letters = common.run(inspect(settings.worker.amqp_url.get_secret_value(), limit=limit))
     for letter in letters:
         click.echo(
             f"{letter.message_id or '-'}\t{letter.event_type or '-'}\t"
@@ -171,7 +166,7 @@ def dead_letters_replay(reason: str | None, limit: int) -> None:
     from notifier.worker.deadletters import replay
 
     settings = common.load()
-    url = settings.amqp_url.get_secret_value()
+    url = settings.worker.amqp_url.get_secret_value()
     replayed, kept = common.run(replay(url, reason=reason, limit=limit))
     click.echo(f"replayed {replayed}, kept {kept}")
 

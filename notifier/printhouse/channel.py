@@ -21,8 +21,7 @@ from notifier.letters.render import render_for_post
 from notifier.messages import LetterMessage, Message, expect
 from notifier.model import Receipt, Status
 from notifier.printhouse.spool import Spool, SpooledLetter, postage_class
-from notifier.settings import Settings
-from notifier.store.database import create_engine
+from notifier.settings import LetterSettings
 
 
 class SpoolingLetterChannel:
@@ -42,14 +41,9 @@ class SpoolingLetterChannel:
         self.clock = clock
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, engine: AsyncEngine | None = None
-    ) -> SpoolingLetterChannel:
-        """The channel on the service's engine, or on an engine of its own."""
-        owns = engine is None
-        if engine is None:
-            engine = create_engine(settings.database_url.get_secret_value())
-        return cls(Spool(engine, settings.spool_dir), owns_engine=owns)
+    def from_settings(cls, letters: LetterSettings, engine: AsyncEngine) -> SpoolingLetterChannel:
+        """The channel spooling to ``NOTIFIER_SPOOL_DIR``, recording in the service's store."""
+        return cls(Spool(engine, letters.spool_dir))
 
     async def send(self, message: Message) -> Receipt:
         message = expect(message, LetterMessage)

@@ -45,7 +45,7 @@ from notifier.model import Status
 from notifier.outcomes import OutcomeSink
 from notifier.printhouse.providers import PrintProvider, build_provider, file_sha256
 from notifier.printhouse.spool import LONDON, Batch, BatchState, Spool, SpooledLetter
-from notifier.settings import Settings
+from notifier.settings import LetterSettings
 from notifier.store.notifications import NotificationStore
 
 log = structlog.get_logger("notifier.printhouse.dispatch")
@@ -349,7 +349,7 @@ async def dispatch_daily(
 
 
 def build_dispatcher(
-    settings: Settings,
+    letters: LetterSettings,
     engine: AsyncEngine,
     outcomes: OutcomeSink,
     *,
@@ -357,8 +357,8 @@ def build_dispatcher(
 ) -> Dispatcher:
     """The dispatcher for the configured print provider (folder or sftp)."""
     return Dispatcher(
-        spool=Spool(engine, settings.spool_dir),
+        spool=Spool(engine, letters.spool_dir),
         lifecycle=Lifecycle(NotificationStore(engine), outcomes),
-        provider=build_provider(settings),
+        provider=build_provider(letters),
         progress=progress,
     )

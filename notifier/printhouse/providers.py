@@ -37,7 +37,7 @@ from typing import Protocol
 import asyncssh
 
 from notifier.errors import ConfigurationError, TechnicalFailure
-from notifier.settings import LetterProvider, Settings
+from notifier.settings import LetterProvider, LetterSettings
 
 CHUNK = 256 * 1024
 PART_SUFFIX = ".part"
@@ -65,14 +65,14 @@ class PrintProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def build_provider(settings: Settings) -> PrintProvider:
+def build_provider(letters: LetterSettings) -> PrintProvider:
     """The provider NOTIFIER_LETTER_PROVIDER names (folder or sftp)."""
-    if settings.letter_provider is LetterProvider.FOLDER:
-        assert settings.print_dir is not None  # checked at start-up
-        report_dir = Path(settings.print_report_dir) if settings.print_report_dir else None
-        return FolderProvider(settings.print_dir, report_dir)
-    if settings.letter_provider is LetterProvider.SFTP:
-        return SftpProvider.from_settings(settings)
+    if letters.provider is LetterProvider.FOLDER:
+        assert letters.print_dir is not None  # checked at start-up
+        report_dir = Path(letters.report_dir) if letters.report_dir else None
+        return FolderProvider(letters.print_dir, report_dir)
+    if letters.provider is LetterProvider.SFTP:
+        return SftpProvider.from_settings(letters)
     raise ConfigurationError(
         "NOTIFIER_LETTER_PROVIDER=outbox keeps letters in the outbox: there is no print provider"
     )
@@ -199,18 +199,18 @@ class SftpProvider:
         self.clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SftpProvider:
-        assert settings.sftp_host and settings.sftp_username  # checked at start-up
-        assert settings.sftp_key_file and settings.sftp_known_hosts
+    def from_settings(cls, letters: LetterSettings) -> SftpProvider:
+        assert letters.sftp_host and letters.sftp_username  # checked at start-up
+        assert letters.sftp_key_file and letters.sftp_known_hosts
         return cls(
-            host=settings.sftp_host,
-            port=settings.sftp_port,
-            username=settings.sftp_username,
-            key_file=settings.sftp_key_file,
-            known_hosts=settings.sftp_known_hosts,
-            directory=settings.sftp_dir,
-            report_dir=settings.print_report_dir,
-            timeout=settings.sftp_timeout,
+            host=letters.sftp_host,
+            port=letters.sftp_port,
+            username=letters.sftp_username,
+            key_file=letters.sftp_key_file,
+            known_hosts=letters.sftp_known_hosts,
+            directory=letters.sftp_dir,
+            report_dir=letters.report_dir,
+            timeout=letters.sftp_timeout,
         )
 
     @contextlib.asynccontextmanager

@@ -38,7 +38,7 @@ from notifier.model import Status
 from notifier.outcomes import OutcomeSink
 from notifier.printhouse.providers import PrintProvider, build_provider
 from notifier.printhouse.spool import Spool
-from notifier.settings import Settings
+from notifier.settings import LetterSettings
 from notifier.store.notifications import NotificationStore
 
 log = structlog.get_logger("notifier.printhouse.reports")
@@ -227,14 +227,16 @@ async def poll_reports_forever(poller: ReportPoller, every: float) -> None:
 
 
 def build_ingester(
-    settings: Settings, engine: AsyncEngine, outcomes: OutcomeSink
+    letters: LetterSettings, engine: AsyncEngine, outcomes: OutcomeSink
 ) -> ReportIngester:
     return ReportIngester(
-        spool=Spool(engine, settings.spool_dir),
+        spool=Spool(engine, letters.spool_dir),
         lifecycle=Lifecycle(NotificationStore(engine), outcomes),
     )
 
 
-def build_poller(settings: Settings, engine: AsyncEngine, outcomes: OutcomeSink) -> ReportPoller:
+def build_poller(
+    letters: LetterSettings, engine: AsyncEngine, outcomes: OutcomeSink
+) -> ReportPoller:
     """The poller of NOTIFIER_PRINT_REPORT_DIR at the configured provider."""
-    return ReportPoller(build_provider(settings), build_ingester(settings, engine, outcomes))
+    return ReportPoller(build_provider(letters), build_ingester(letters, engine, outcomes))

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.model import Council
 from notifier.preferences.store import PreferenceStore
-from notifier.settings import Settings
 from notifier.store.notifications import NotificationStore
 from notifier.templates.source import Catalogue
 from notifier.web import api, pages
@@ -20,13 +19,14 @@ from notifier.web.tokens import Links
 
 
 def preference_routers(
-    settings: Settings,
     *,
     engine: AsyncEngine,
     catalogue: Catalogue,
     councils: Mapping[str, Council],
     links: Links,
+    allow_fiction_range: bool,
 ) -> list[APIRouter]:
+    """``allow_fiction_range``: the SMS part's resolved rule for Ofcom's drama numbers."""
     preferences = PreferenceStore(engine)
     topics = topics_of(catalogue)
     return [
@@ -35,7 +35,7 @@ def preference_routers(
             notifications=NotificationStore(engine),
             keys=KeyStore(engine),
             topics=frozenset(topics),
-            allow_fiction_range=settings.sms_allow_fiction_range,
+            allow_fiction_range=allow_fiction_range,
         ),
         pages.router(preferences=preferences, links=links, councils=councils, topics=topics),
     ]

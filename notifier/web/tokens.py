@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from notifier.errors import ConfigurationError
 from notifier.preferences.model import Preferences
-from notifier.settings import Settings
+from notifier.settings import HttpSettings, LinkSettings
 
 DEV_SECRET_FILE = Path("var/secret_key")
 FORM_LIFETIME = timedelta(hours=4)
@@ -55,11 +55,12 @@ class Links:
         self._form = URLSafeTimedSerializer(secret, salt="preferences-form", signer_kwargs=_SIGNER)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Links:
+    def from_settings(cls, links: LinkSettings, http: HttpSettings, *, development: bool) -> Links:
+        """Links under the public URL; ``development``: on SQLite, see ``secret_key``."""
         return cls(
-            secret_key(settings),
-            base_url=settings.public_base_url,
-            lifetime=timedelta(days=settings.link_days),
+            secret_key(links, development=development),
+            base_url=http.public_base_url,
+            lifetime=timedelta(days=links.days),
         )
 
     # The LinkMaker pair handed to the processor (planning.LinkMaker).
@@ -129,12 +130,12 @@ def _pair(payload: Any, size: int) -> list[str]:
     return payload
 
 
-def secret_key(settings: Settings) -> str:
-    """``NOTIFIER_SECRET_KEY``; on SQLite (development) without one, a key generated once and
+def secret_key(links: LinkSettings, *, development: bool) -> str:
+    """``NOTIFIER_SECRET_KEY``; in development (on SQLite) without one, a key generated once and
     kept in ``./var/secret_key`` so links survive restarts; ConfigurationError otherwise."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    if not settings.is_sqlite:
+    if links.secret_key is not None:
+        return links.secret_key.get_secret_value()
+    if not development:
         raise ConfigurationError(
             "NOTIFIER_SECRET_KEY is required with PostgreSQL: it signs the residents' links"
         )

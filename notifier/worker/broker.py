@@ -9,6 +9,7 @@ import aio_pika
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
 from notifier import metrics
+from notifier.settings import WorkerSettings
 from notifier.worker.topology import Topology, declare
 
 
@@ -25,6 +26,16 @@ class Broker:
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractRobustChannel | None = None
         self.topology: Topology | None = None
+
+    @classmethod
+    def from_settings(cls, worker: WorkerSettings, *, prefetch: int | None = None) -> Broker:
+        """The broker the worker part describes; ``prefetch`` for a tool that only publishes."""
+        return cls(
+            worker.amqp_url.get_secret_value(),
+            worker.retry_delays,
+            prefetch=worker.prefetch if prefetch is None else prefetch,
+            max_deliveries=worker.max_deliveries,
+        )
 
     async def connect(self) -> Topology:
         self.connection = await aio_pika.connect_robust(

@@ -37,7 +37,7 @@ from notifier.errors import (
 )
 from notifier.messages import EmailMessage, SmsMessage
 from notifier.model import Receipt, Status
-from notifier.settings import Settings
+from notifier.settings import load_settings
 from tests.fakes.smtp import FakeSmtpServer, TlsFiles, make_tls_files
 
 COUNCIL = load_councils()["sdc"]
@@ -590,7 +590,7 @@ async def test_address_never_reaches_logs_or_failures(
 
 async def test_from_settings_builds_a_working_channel(relay: FakeSmtpServer) -> None:
     """The NOTIFIER_SMTP_* settings give a channel that delivers."""
-    settings = Settings(
+    settings = load_settings(
         smtp_host=relay.host,
         smtp_port=relay.port,
         smtp_tls="none",
@@ -598,7 +598,7 @@ async def test_from_settings_builds_a_working_channel(relay: FakeSmtpServer) -> 
         smtp_bounce_address=BOUNCES,
         smtp_local_hostname="notifier.test",
     )
-    channel = SmtpChannel.from_settings(settings)
+    channel = SmtpChannel.from_settings(settings.email)
     proto: Channel = channel
     assert proto.name == "email"
     await channel.send(email())
@@ -627,7 +627,7 @@ def test_unworkable_settings_fail_at_start_up_naming_the_variable(
 ) -> None:
     """Misconfiguration is a ConfigurationError that names the variable and no secret."""
     with pytest.raises(ConfigurationError, match=variable) as info:
-        SmtpChannel.from_settings(Settings(**settings))  # type: ignore[arg-type]
+        SmtpChannel.from_settings(load_settings(**settings).email)
     assert "s3cret" not in str(info.value)
 
 

@@ -25,7 +25,7 @@ from notifier.errors import (
 )
 from notifier.messages import EmailMessage, SmsMessage
 from notifier.model import Receipt, Status
-from notifier.settings import Settings
+from notifier.settings import load_settings
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 COUNCIL = load_councils()["sdc"]
@@ -149,16 +149,18 @@ def test_bad_configuration_fails_at_construction(
 
 async def test_from_settings_wires_the_channel(fake: FakeTwilio) -> None:
     """Settings give the base URL, credentials, sender and the public callback URL."""
-    settings = Settings(
-        sms_provider="twilio",  # type: ignore[arg-type]
+    settings = load_settings(
+        sms_provider="twilio",
         twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,  # type: ignore[arg-type]
+        twilio_auth_token=AUTH_TOKEN,
         twilio_from="WarwickDC",
         twilio_base_url=fake.base_url,
         public_url="https://notify.example.org",
         sms_allow_fiction_range=True,
     )
-    channel = TwilioChannel.from_settings(settings)
+    channel = TwilioChannel.from_settings(
+        settings.sms, public_base_url=settings.http.public_base_url
+    )
     try:
         await channel.send(sms())
     finally:

@@ -22,7 +22,7 @@ from notifier.printhouse.channel import SpoolingLetterChannel
 from notifier.printhouse.spool import Spool
 from notifier.processing import Ack, Delivery, Processor
 from notifier.retries import RetryPolicy
-from notifier.settings import LetterProvider, Settings
+from notifier.settings import LetterProvider, load_settings
 from notifier.store.notifications import NotificationStore
 from notifier.store.tables import letter_spool
 from notifier.templates.source import Catalogue
@@ -171,10 +171,12 @@ async def test_build_channels_spools_for_folder_and_sftp_only(
     db: AsyncEngine, tmp_path: Path
 ) -> None:
     """``outbox`` keeps the LetterOutbox; ``folder`` (and ``sftp``) spool on the given engine."""
-    outbox = build_channels(Settings(outbox_dir=tmp_path), db)
+    outbox = build_channels(load_settings(outbox_dir=tmp_path), db)
     assert isinstance(outbox[Channel.LETTER], LetterOutbox)
     folder = build_channels(
-        Settings(letter_provider=LetterProvider.FOLDER, print_dir=tmp_path, spool_dir=tmp_path),
+        load_settings(
+            letter_provider=LetterProvider.FOLDER, print_dir=tmp_path, spool_dir=tmp_path
+        ),
         db,
     )
     channel = folder[Channel.LETTER]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.councils import load_councils
 from notifier.http import create_app
-from notifier.settings import load_settings
+from notifier.settings import Settings, load_settings
 from notifier.templates.source import Catalogue
 from notifier.web.auth import KeyStore
 from notifier.web.mount import preference_routers
@@ -29,16 +29,17 @@ def links() -> Links:
     return Links(SECRET, base_url=BASE, lifetime=timedelta(days=90))
 
 
-def build_app(engine: AsyncEngine, links: Links) -> FastAPI:
-    """The service's app with the preference routers, as ``Service.http_app`` mounts them."""
-    settings = load_settings(secret_key=SECRET, sms_allow_fiction_range=True, public_url=BASE)
+def build_app(engine: AsyncEngine, links: Links, settings: Settings | None = None) -> FastAPI:
+    """The service's app with the preference routers, as ``Service.http_app`` mounts them (on
+    the default settings unless given others)."""
+    settings = settings or load_settings(secret_key=SECRET, public_url=BASE)
     return create_app(
         routers=preference_routers(
-            settings,
             engine=engine,
             catalogue=CATALOGUE,
             councils=COUNCILS,
             links=links,
+            allow_fiction_range=settings.sms.allow_fiction_range,
         )
     )
 

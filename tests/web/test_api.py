@@ -4,16 +4,23 @@ erasure and the notification history."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.model import Status
 from notifier.preferences.store import PreferenceStore
+from notifier.settings import load_settings
 from notifier.store.notifications import NewNotification, NotificationStore
 from notifier.store.tables import notifications
 from notifier.web.auth import KeyStore
+from notifier.web.tokens import Links
+from tests.web.conftest import build_app, in_process
 
 URL = "/api/v1/councils/sdc/customers/SDC-000123"
 ALEX = {
@@ -27,6 +34,16 @@ ALEX = {
     "quiet_hours": {"start": "22:00", "end": "07:00"},
     "accessible_format": "large-print",
 }
+
+
+PREFERENCES_DOC = (Path(__file__).parents[2] / "docs" / "preferences.md").read_text()
+
+
+def documented_put() -> tuple[str, dict[str, object]]:
+    """The path and body of the PUT example in docs/preferences.md."""
+    found = re.search(r"```json\nPUT (\S+)\n(.*?)```", PREFERENCES_DOC, flags=re.DOTALL)
+    assert found is not None
+    return found.group(1), json.loads(found.group(2))
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -258,3 +275,25 @@ async def test_openapi_document_describes_the_api(client: httpx.AsyncClient) -> 
     } <= set(document["paths"])
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert not any(p.startswith("/preferences") for p in document["paths"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status"),
+    [
+        ({}, 201),
+        ({"sms_provider": "twilio", "twilio_account_sid": "AC" + "0" * 32}, 422),
+    ],
+    ids=["outbox-default", "twilio"],
+)
+async def test_documented_put_example_is_accepted_on_the_default_settings(
+    engine: AsyncEngine, links: Links, sdc_key: str, overrides: dict[str, str], status: int
+) -> None:
+    """The PUT in docs/preferences.md (a 07700 900xxx drama number) is stored on the defaults,
+    where texts only reach the outbox; with Twilio it is refused unless the range is allowed."""
+    path, body = documented_put()
+    settings = load_settings(twilio_auth_token="t", **overrides)
+    async with in_process(build_app(engine, links, settings)) as client:
+        answer = await client.put(path, json=body, headers=bearer(sdc_key))
+    assert answer.status_code == status, answer.text
+    if status == 422:
+        assert [problem["field"] for problem in answer.json()["detail"]] == ["mobile"]

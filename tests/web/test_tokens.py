@@ -77,8 +77,8 @@ def test_development_secret_is_made_once_and_kept(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NOTIFIER_SECRET_KEY", raising=False)
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
-    first = tokens.secret_key(settings)
-    assert len(first) >= 32 and tokens.secret_key(settings) == first
+    first = tokens.secret_key(settings.links, development=settings.store.is_sqlite)
+    assert len(first) >= 32 and tokens.secret_key(settings.links, development=True) == first
     assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o077 == 0
 
 
@@ -87,6 +87,6 @@ def test_production_needs_a_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOTIFIER_SECRET_KEY", raising=False)
     settings = load_settings(database_url="postgresql+asyncpg://u@127.0.0.1/n")
     with pytest.raises(ConfigurationError, match="NOTIFIER_SECRET_KEY"):
-        tokens.secret_key(settings)
+        tokens.secret_key(settings.links, development=settings.store.is_sqlite)
     with pytest.raises(ConfigurationError, match="NOTIFIER_SECRET_KEY"):
         load_settings(secret_key="short")

@@ -28,7 +28,7 @@ from notifier.messages import SmsMessage
 from notifier.model import Channel, Status
 from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore
-from notifier.settings import Settings
+from notifier.settings import load_settings
 from notifier.store.notifications import NewNotification, Notification, NotificationStore
 from notifier.web.twilio import (
     CALLBACKS,
@@ -672,15 +672,17 @@ async def test_default_callback_url_is_the_url_the_webhook_checks(engine: AsyncE
     base URL (http://127.0.0.1:$NOTIFIER_HTTP_PORT), and a callback signed for exactly that URL
     is accepted by the router built from the same settings."""
     async with FakeTwilio() as fake:
-        settings = Settings(
-            sms_provider="twilio",  # type: ignore[arg-type]
+        settings = load_settings(
+            sms_provider="twilio",
             twilio_account_sid=ACCOUNT_SID,
-            twilio_auth_token=AUTH_TOKEN,  # type: ignore[arg-type]
+            twilio_auth_token=AUTH_TOKEN,
             twilio_base_url=fake.base_url,
             http_port=8123,
             sms_allow_fiction_range=True,
         )
-        channel = TwilioChannel.from_settings(settings)
+        channel = TwilioChannel.from_settings(
+            settings.sms, public_base_url=settings.http.public_base_url
+        )
         try:
             receipt = await channel.send(
                 SmsMessage("n-1", load_councils()["sdc"], "x.y.z", MOBILE, "Hello", 1)
@@ -700,10 +702,10 @@ async def test_default_callback_url_is_the_url_the_webhook_checks(engine: AsyncE
     await notifications.record(
         row.id, Status.SENDING, source="sms", provider_ref=receipt.provider_ref
     )
-    assert settings.twilio_auth_token is not None
+    assert settings.sms.auth_token is not None
     router = twilio_router(
-        auth_token=settings.twilio_auth_token,
-        public_base_url=settings.public_base_url,
+        auth_token=settings.sms.auth_token,
+        public_base_url=settings.http.public_base_url,
         lifecycle=Lifecycle(notifications, RecordingSink()),
         preferences=PreferenceStore(engine),
         unknown_ref_delays=(),
