@@ -6,10 +6,11 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
+_HANDLER = "notifier"  # the name of the root handler configure() installs
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w])(\+?\d[\d ()-]{8,}\d)(?![\w])")
 # Fields that may name a person or carry message text; dropped whatever their value.
@@ -46,27 +47,41 @@ def _redact_processor(
     return event_dict
 
 
-def configure(fmt: str = "auto", level: str = "info") -> None:
-    """Set up structlog (and route stdlib logging through the same redaction)."""
-    console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
-    processors: list[Any] = [
+def configure(fmt: str = "auto", level: str = "info", *, stream: TextIO | None = None) -> None:
+    """Set up structlog, and route stdlib logging (aio-pika, uvicorn, SQLAlchemy, asyncssh...)
+    through the same processors, redaction included, to the same stream in the same format."""
+    stream = stream or sys.stderr
+    console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    threshold = logging.getLevelName(level.upper())
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         # Tracebacks as plain text, never with local variables (they hold personal data).
         structlog.processors.format_exc_info,
         _redact_processor,
-        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(),
     ]
+    renderer = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
     structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    handler = logging.StreamHandler(stream)
+    handler.set_name(_HANDLER)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
     )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER]:
+        root.removeHandler(old)  # configured again: replace, never print a record twice
+    root.addHandler(handler)
+    # Libraries speak from WARNING up: their INFO is chatter about connections and pools.
+    root.setLevel(max(logging.WARNING, threshold))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -78,16 +78,23 @@ _AUTH: frozenset[Stage] = frozenset({"auth"})
 _RCPT: frozenset[Stage] = frozenset({"rcpt"})
 _RCPT_DATA: frozenset[Stage] = frozenset({"rcpt", "data"})
 
-# The one table (email.md §3), first match wins. A PermanentFailure suppresses the resident's
-# address, so only replies that clearly blame the mailbox give one; a policy or content refusal
-# is a problem in our templates or DNS and must reach an operator instead.
+# The one table (RFC 5321 §4.2, RFC 3463), first match wins. A PermanentFailure suppresses the
+# resident's address, so only replies that clearly blame the address give one; a policy or
+# content refusal is a problem in our templates or DNS and must reach an operator instead. The
+# enhanced status code, where there is one, decides over the basic reply code.
 REPLIES: tuple[Reply, ...] = (
     Reply(_ANY, "421", (), RETRY),  # service closing: the connection is gone, try later
     Reply(_AUTH, "5xx", (), STOP),  # 535 5.7.8 bad credentials, 5.7.30 basic auth disabled
     Reply(_AUTH, "4xx", (), RETRY),  # 454 4.7.0 temporary authentication failure
     Reply(_ANY, "5xx", ("5.2.3",), STOP),  # message too big for the relay: our template
     Reply(_ANY, "5xx", ("5.6.", "5.7."), STOP),  # content, relay denied 5.7.1, DMARC 5.7.26
+    # Mailbox full is "a persistent transient failure" (RFC 3463 §3.3, X.2.2): the resident
+    # can make room, so it is retried, whatever the class digit says.
+    Reply(_RCPT_DATA, "5xx", ("5.2.2",), TEMPORARY),
     Reply(_RCPT_DATA, "5xx", ("5.1.", "5.2."), PERMANENT),  # no such user, mailbox disabled
+    # 552 to RCPT is "exceeded storage allocation" or RFC 821's "too many recipients", which
+    # RFC 5321 §4.5.3.1.10 says to treat as temporary; neither blames the address.
+    Reply(_RCPT, "552", (), TEMPORARY),
     Reply(_RCPT, "5xx", (), PERMANENT),  # 550/551/553 without an enhanced code
     Reply(_ANY, "4xx", ("4.3.", "4.4.", "4.7."), RETRY),  # relay, routing, greylisting
     Reply(_RCPT_DATA, "4xx", (), TEMPORARY),  # 450/451/452, 4.2.x mailbox busy or full

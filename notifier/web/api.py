@@ -2,19 +2,20 @@
 
 Under ``/api/v1/councils/{council}/customers/{customer_id}``, with a council's API key as
 ``Authorization: Bearer <key>``. Validation failures are 422 with one entry per field, naming
-the field and the rule and never echoing the value (it is personal data).
+the field and the rule and never echoing the value (it is personal data): a body that is not
+JSON in UTF-8 (RFC 8259 §8.1) is ``json_invalid``, and otherwise every broken field is listed
+at once, unknown ones with the rest (docs/preferences.md).
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the route functions' annotations,
 # which name a dependency local to ``router()``.
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from notifier.model import DEFAULT_CHANNEL_ORDER
@@ -24,6 +25,16 @@ from notifier.preferences.validation import LANGUAGES, FieldError, check_custome
 from notifier.preferences.validation import customer_id as check_id
 from notifier.store.notifications import NotificationStore
 from notifier.web.auth import ApiKey, KeyStore, council_key
+from notifier.web.problems import (
+    Detail,
+    ProblemRoute,
+    Unprocessable,
+    fields_of,
+    problem,
+    read_json,
+    request_body,
+    unprocessable,
+)
 
 PATH = "/api/v1/councils/{council}/customers/{customer_id}"
 _DEFAULT_ORDER = [str(c) for c in DEFAULT_CHANNEL_ORDER]
@@ -153,52 +164,9 @@ class NotificationList(BaseModel):
     notifications: list[NotificationOut]
 
 
-class FieldProblem(BaseModel):
-    field: str
-    loc: list[str | int]
-    type: str = Field(description="The rule broken, e.g. invalid-email, not-a-uk-mobile")
-    msg: str
-
-
-class Unprocessable(BaseModel):
-    detail: list[FieldProblem]
-
-
-def unprocessable(problems: list[FieldProblem]) -> JSONResponse:
-    return JSONResponse({"detail": [p.model_dump() for p in problems]}, status_code=422)
-
-
-def _problem(error: FieldError, where: str = "body") -> FieldProblem:
-    return FieldProblem(
-        field=error.field, loc=[where, error.field], type=error.rule, msg=error.message
-    )
-
-
-class _Route(APIRoute):
-    """FastAPI's 422s, reshaped to name each field and dropping the ``input`` they echo."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return unprocessable(
-                    [
-                        FieldProblem(
-                            field="body"
-                            if err["type"] == "json_invalid"
-                            else ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
-                            loc=list(err["loc"]),
-                            type=str(err["type"]),
-                            msg=str(err["msg"]),
-                        )
-                        for err in exc.errors()
-                    ]
-                )
-
-        return route
+# The PUT reads its own body (to report every broken field at once), so FastAPI cannot see its
+# model: the request body is described here instead.
+_CUSTOMER_BODY = request_body(CustomerIn)
 
 
 def router(
@@ -210,12 +178,19 @@ def router(
     allow_fiction_range: bool = False,
 ) -> APIRouter:
     """The customers API, bound to its stores and the catalogue's topics."""
-    api = APIRouter(route_class=_Route, tags=["customers"])
+    api = APIRouter(route_class=ProblemRoute, tags=["customers"])
     Authorised = Annotated[ApiKey, Depends(council_key(keys))]
     errors: dict[int | str, dict[str, Any]] = {
-        401: {"description": "No valid API key"},
-        404: {"description": "No such customer for this council (or another council's key)"},
-        422: {"model": Unprocessable, "description": "A field breaks a rule; each is named"},
+        401: {"model": Detail, "description": "No valid API key"},
+        404: {
+            "model": Detail,
+            "description": "No such customer for this council (or another council's key)",
+        },
+        422: {
+            "model": Unprocessable,
+            "description": "The body is not JSON in UTF-8 (json_invalid), or fields break rules: "
+            "each is named, unknown ones too",
+        },
     }
 
     @api.put(
@@ -223,30 +198,31 @@ def router(
         response_model=CustomerOut,
         status_code=200,
         responses={**errors, 201: {"model": CustomerOut, "description": "Created"}},
+        openapi_extra=_CUSTOMER_BODY,
     )
     async def put_customer(
         council: str,
         customer_id: str,
-        body: CustomerIn,
+        request: Request,
         response: Response,
         key: Authorised,
     ) -> CustomerOut | JSONResponse:
         """Create or replace a customer and their preferences (201 created, 200 replaced)."""
-        raw = body.model_dump(exclude_unset=True)
+        data, problems = await read_json(request)
+        raw: dict[str, Any] = {}
+        if not problems:
+            raw, problems = fields_of(CustomerIn, data)
         if "quiet_hours" in raw:
             hours = raw["quiet_hours"]
             raw["quiet_hours"] = (hours["start"], hours["end"]) if hours else None
-        values, problems = check_customer(
-            raw, topics=topics, allow_fiction_range=allow_fiction_range
-        )
+        values, broken = check_customer(raw, topics=topics, allow_fiction_range=allow_fiction_range)
         try:
             check_id(customer_id)
         except FieldError as exc:
-            problems.insert(0, exc)
+            problems.insert(0, problem(exc, "path"))
+        problems += [problem(p) for p in broken]
         if problems:
-            return unprocessable(
-                [_problem(p, "path" if p.field == "customer_id" else "body") for p in problems]
-            )
+            return unprocessable(problems)
         existing = await preferences.get(council, customer_id)
         record = replaced(council, customer_id, values, existing)
         if await preferences.put(record, actor=key.actor):

@@ -161,6 +161,50 @@ async def test_malformed_requests_are_422_never_500(
         assert "perhaps" not in answer.text and "07700900123" not in answer.text
 
 
+async def test_body_that_is_not_utf8_is_422_json_invalid(
+    client: httpx.AsyncClient, sdc_key: str
+) -> None:
+    """Bytes that are not UTF-8 get the documented 422 json_invalid, not FastAPI's bare 400."""
+    as_json = {**bearer(sdc_key), "content-type": "application/json"}
+    answer = await client.put(URL, headers=as_json, content=b'{"name": "Alex \xff Smith"}')
+    assert answer.status_code == 422
+    [problem] = answer.json()["detail"]
+    assert (problem["field"], problem["type"], problem["loc"][0]) == (
+        "body",
+        "json_invalid",
+        "body",
+    )
+    assert "Alex" not in answer.text
+    assert (await client.get(URL, headers=bearer(sdc_key))).status_code == 404
+
+
+async def test_unknown_fields_are_reported_with_every_other_broken_field(
+    client: httpx.AsyncClient, sdc_key: str
+) -> None:
+    """An unknown field, a wrong type, broken rules and a bad customer id come back in one 422."""
+    bad = {
+        "mobile_number": "07700900123",
+        "email": "alex@@example",
+        "email_verified": "perhaps",
+        "topic_opt_outs": ["parking"],
+        "quiet_hours": {"start": "21:00"},
+    }
+    url = "/api/v1/councils/sdc/customers/bad%20id"
+    answer = await client.put(url, json=bad, headers=bearer(sdc_key))
+    assert answer.status_code == 422
+    problems = {(p["field"], p["type"]) for p in answer.json()["detail"]}
+    assert problems == {
+        ("customer_id", "invalid-customer-id"),
+        ("mobile_number", "extra_forbidden"),
+        ("email_verified", "bool_parsing"),
+        ("quiet_hours.end", "missing"),
+        ("email", "invalid-email"),
+        ("topic_opt_outs", "unknown-topic"),
+    }
+    for value in ("07700900123", "alex@@example", "perhaps", "parking"):
+        assert value not in answer.text
+
+
 async def test_put_keeps_the_residents_own_choices_it_leaves_out(
     client: httpx.AsyncClient, sdc_key: str, engine: AsyncEngine
 ) -> None:
@@ -297,3 +341,33 @@ async def test_documented_put_example_is_accepted_on_the_default_settings(
     assert answer.status_code == status, answer.text
     if status == 422:
         assert [problem["field"] for problem in answer.json()["detail"]] == ["mobile"]
+
+
+async def test_openapi_document_lists_every_answer_with_its_body(
+    client: httpx.AsyncClient, sdc_key: str
+) -> None:
+    """Each status the customer routes answer is in the document with a schema that resolves;
+    the PUT's body is described field by field, unknown fields refused."""
+    document = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    put = document["paths"]["/api/v1/councils/{council}/customers/{customer_id}"]["put"]
+    body = put["requestBody"]["content"]["application/json"]["schema"]
+    assert body["additionalProperties"] is False
+    assert {"email", "mobile", "quiet_hours", "channel_order"} <= set(body["properties"])
+    garbled = await client.put(
+        URL, headers={**bearer(sdc_key), "content-type": "application/json"}, content=b"\xff"
+    )
+    assert str(garbled.status_code) in put["responses"]
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/v1/councils/"):
+            continue
+        for method, operation in operations.items():
+            for status in ("401", "404", "422"):
+                answer = operation["responses"][status]
+                ref = answer["content"]["application/json"]["schema"]["$ref"]
+                assert ref.removeprefix("#/components/schemas/") in schemas, (method, path)
+    refs = [
+        part.split('"')[0]
+        for part in json.dumps(document).split('"$ref": "#/components/schemas/')[1:]
+    ]
+    assert set(refs) <= set(schemas)
