@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ class ServiceProcess:
 
 
 async def publish_raw(
-    url: str, events: list[dict[str, Any]] | list[bytes], routing_key: str | None = None
+    url: str, events: Sequence[dict[str, Any] | bytes], routing_key: str | None = None
 ) -> None:
     """Publish with plain aio-pika, as any AMQP client would (not our publisher)."""
     connection = await aio_pika.connect(url)

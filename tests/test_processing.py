@@ -21,7 +21,7 @@ from notifier.retries import RetryPolicy
 from notifier.store.notifications import NotificationStore
 from notifier.templates.source import Catalogue
 from tests.events import body, make_event
-from tests.fakes.channels import FakeChannel, RecordingSink
+from tests.fakes.channels import FakeChannel, Handler, RecordingSink, accept
 
 NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 CATALOGUE = Catalogue.load()
@@ -29,13 +29,11 @@ COUNCILS = load_councils()
 
 
 class Rig:
-    def __init__(self, engine: AsyncEngine, **handlers: object) -> None:
+    def __init__(self, engine: AsyncEngine, **handlers: Handler) -> None:
         self.notifications = NotificationStore(engine)
         self.preferences = PreferenceStore(engine)
         self.channels = {
-            Channel(name): FakeChannel(
-                name, **({"handler": handlers[name]} if name in handlers else {})
-            )
+            Channel(name): FakeChannel(name, handlers.get(name, accept))
             for name in ("email", "sms", "letter")
         }
         self.sink = RecordingSink()
@@ -44,7 +42,7 @@ class Rig:
             councils=COUNCILS,
             lifecycle=Lifecycle(self.notifications, self.sink, clock=lambda: NOON),
             preferences=self.preferences,
-            channels=self.channels,  # type: ignore[arg-type]
+            channels=self.channels,
             retries=RetryPolicy((30.0, 300.0), max_attempts=3),
             clock=lambda: NOON,
         )

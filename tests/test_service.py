@@ -7,6 +7,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -85,14 +86,14 @@ async def test_invalid_events_are_dead_lettered_and_the_worker_keeps_going(
     land in notifier.dead with the right reason header; a good event after them is still sent."""
     service.start()
     await service.wait_ready()
-    bad = [
+    bad: list[dict[str, Any] | bytes] = [
         b"{this is not json",
         json.dumps({**make_event(), "specversion": "0.3"}).encode(),
         make_event(type="parking.permit.eaten"),
         make_event(personalisation={"decision_due": "2027-01-24"}),
     ]
     good = make_event()
-    await publish_raw(amqp_url, [*bad, good])  # type: ignore[list-item]
+    await publish_raw(amqp_url, [*bad, good])
     dead = await drain(amqp_url, "notifier.dead", expect=4)
     reasons = sorted(m.headers["x-notifier-reason"] for m in dead)
     assert reasons == ["invalid-json", "missing-personalisation", "schema", "unknown-event-type"]

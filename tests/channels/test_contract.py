@@ -187,7 +187,11 @@ ADAPTERS: dict[str, Factory] = {
     "twilio": twilio,
     "letter-spool": spool,
 }
-OTHER_KIND = {EmailMessage: SMS_MESSAGE, SmsMessage: LETTER_MESSAGE, LetterMessage: EMAIL_MESSAGE}
+OTHER_KIND: dict[type, Message] = {
+    EmailMessage: SMS_MESSAGE,
+    SmsMessage: LETTER_MESSAGE,
+    LetterMessage: EMAIL_MESSAGE,
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

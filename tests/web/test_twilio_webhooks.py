@@ -517,7 +517,7 @@ async def test_receipt_that_overtakes_the_sid_write_is_retried(engine: AsyncEngi
     router = twilio_router(
         auth_token=SecretStr(AUTH_TOKEN),
         public_base_url=PUBLIC,
-        lifecycle=Lifecycle(store, sink),  # type: ignore[arg-type]
+        lifecycle=Lifecycle(store, sink),
         preferences=PreferenceStore(engine),
         unknown_ref_delays=(0.0,),
     )

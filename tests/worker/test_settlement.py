@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, FieldValue
 
 from notifier.processing import Ack, Dead, Retry, Verdict
 from notifier.worker.broker import Broker
@@ -46,7 +46,7 @@ async def take(queue: AbstractQueue) -> AbstractIncomingMessage:
         await asyncio.sleep(0.05)
 
 
-async def settled(broker: Broker, verdict: Verdict, headers: dict[str, object]) -> None:
+async def settled(broker: Broker, verdict: Verdict, headers: dict[str, FieldValue]) -> None:
     """Publish one event with ``headers``, take it from the work queue and settle it."""
     assert broker.channel is not None and broker.topology is not None
     await broker.channel.default_exchange.publish(
@@ -108,7 +108,7 @@ async def test_dead_goes_to_the_dead_queue_with_its_reason(broker: Broker) -> No
     [({}, 0), ({ATTEMPT_HEADER: 4}, 4), ({ATTEMPT_HEADER: "2"}, 2), ({ATTEMPT_HEADER: "x"}, 0)],
 )
 async def test_attempt_header_is_read_leniently(
-    broker: Broker, headers: dict[str, object], attempt: int
+    broker: Broker, headers: dict[str, FieldValue], attempt: int
 ) -> None:
     """A missing or unreadable attempt header counts as the first attempt."""
     assert broker.channel is not None and broker.topology is not None
