@@ -24,7 +24,7 @@ import psutil
 
 # The bench shares the tests' event builder and fakes (run from a checkout).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.events import load_event  # noqa: E402
+from tests.events import load_event
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP_ROOT = os.environ.get("BENCH_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672/")

@@ -27,8 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes.smtp import FakeSmtpServer, Received  # noqa: E402
-from tests.fakes.twilio import FakeTwilio, RecordedRequest  # noqa: E402
+from tests.fakes.smtp import FakeSmtpServer, Received
+from tests.fakes.twilio import FakeTwilio, RecordedRequest
 
 REFERENCE = re.compile(r"BENCH(\d{8})")
 

@@ -140,7 +140,9 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
 
-    async def run(self, *, worker: bool = True, http: bool = True, jobs: bool = True) -> None:
+    async def run(  # noqa: C901  (start in order, stop in the reverse order: one sequence)
+        self, *, worker: bool = True, http: bool = True, jobs: bool = True
+    ) -> None:
         """Run until stopped by a signal or ``stop()``, then shut down in order. ``jobs``: the
         scheduled work (retention purge, letter cut-off, print reports) and any extra worker
         processes; off in those extra processes themselves, so it runs once."""

@@ -96,6 +96,14 @@ def step_for(existing: Status | None, replay: bool) -> Step:
     return Step.DONE
 
 
+def _every_channel_failed(last: DeliveryFailure | None) -> Verdict:
+    """No channel took the message: settled as failed when the last failure was the recipient's
+    for good; dead-lettered, for replay once fixed, when it was ours or the provider's."""
+    if last is not None and not isinstance(last, PermanentFailure):
+        return Dead("delivery-failed", f"every channel failed; last: {last.code}")
+    return Ack("failed")
+
+
 class Processor:
     """Turns one delivery into sent messages, durable records and a verdict."""
 
@@ -192,12 +200,9 @@ class Processor:
             step = step_for(row.status if row else None, replay)
             if step in (Step.SKIP, Step.FALL_BACK):
                 continue
-            if step is Step.DUPLICATE:
-                return Ack("duplicate")
-            if step is Step.DONE:
-                assert row is not None
-                if replay:  # the earlier run may have died before publishing its outcome
-                    await self.lifecycle.announce(row)
+            if step in (Step.DONE, Step.DUPLICATE):
+                if step is Step.DONE and replay and row is not None:
+                    await self.lifecycle.announce(row)  # the last run may have died before it
                 return Ack("duplicate")
             if row is None:
                 unusable = decided.unusable.get(channel)
@@ -214,9 +219,7 @@ class Processor:
                     await self._close_pending(existing, (channel,), "sent-by-another-channel")
                 return verdict
             last_failure = failure
-        if last_failure is not None and not isinstance(last_failure, PermanentFailure):
-            return Dead("delivery-failed", f"every channel failed; last: {last_failure.code}")
-        return Ack("failed")
+        return _every_channel_failed(last_failure)
 
     async def _attempt(
         self, channel: Channel, row: Notification, decided: Plan, attempt: int, now: datetime

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import aio_pika
+import pytest
 from sqlalchemy import inspect
 
 from notifier.publisher import Publisher, PublishError
@@ -64,13 +65,8 @@ def test_publisher_refuses_an_invalid_event_before_sending(amqp_url: str) -> Non
     """The kombu publisher validates first, so a council system sees its mistake at once."""
     bad = make_event()
     del bad["data"]["council"]
-    with Publisher(amqp_url) as publisher:
-        try:
-            publisher.publish(bad)
-        except PublishError as exc:
-            assert "schema" in str(exc)
-        else:
-            raise AssertionError("invalid event was published")
+    with Publisher(amqp_url) as publisher, pytest.raises(PublishError, match="schema"):
+        publisher.publish(bad)
 
 
 def test_publish_of_a_file_that_is_not_json_is_a_clear_error(tmp_path: Path) -> None:

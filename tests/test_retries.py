@@ -26,5 +26,5 @@ def test_one_attempt_means_no_retry() -> None:
 @pytest.mark.parametrize(("delays", "max_attempts"), [((), 3), ((30.0, 0.0), 3), ((30.0,), 0)])
 def test_unworkable_policies_are_refused(delays: tuple[float, ...], max_attempts: int) -> None:
     """No delays, a zero delay, or no attempts at all cannot work and are refused at once."""
-    with pytest.raises(ValueError, match="retry delays|attempt"):
+    with pytest.raises(ValueError, match=r"retry delays|attempt"):
         RetryPolicy(delays, max_attempts)

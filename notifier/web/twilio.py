@@ -105,7 +105,8 @@ def e164(number: str) -> str:
         return number.strip()
 
 
-def twilio_router(
+# A route factory: C901 counts its short nested handlers into it.
+def twilio_router(  # noqa: C901
     *,
     auth_token: SecretStr,
     public_base_url: str,

@@ -107,7 +107,7 @@ class Worker:
                 await topology.work_queue.cancel(self._consumer_tag)
         if self.in_flight:
             log.info("worker.draining", in_flight=len(self.in_flight))
-            done, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
+            _done, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:

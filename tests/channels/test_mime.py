@@ -133,7 +133,7 @@ def test_date_is_utc_with_a_numeric_offset_whatever_the_clock_zone() -> None:
 
 def test_naive_clock_is_refused() -> None:
     """A datetime without a zone cannot give an honest Date header."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="timezone-aware"):
         build_email(message(), now=datetime(2026, 12, 1, 9, 30))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -47,10 +47,10 @@ FIVE_OCLOCK = time(17, 30)
 
 
 @pytest.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+async def db(engine: AsyncEngine) -> AsyncEngine:
     """The migrated store with empty letter tables."""
     await clean_letter_tables(engine)
-    yield engine
+    return engine
 
 
 class Rig:
@@ -151,7 +151,7 @@ async def test_batch_claimed_before_a_crash_is_finished_and_new_letters_go_separ
     assert claimed is not None
     later = await rig.spool_letters(1)
     result = await rig.dispatcher().dispatch()
-    assert [(b.name, b.letters, b.resumed) for b in result.batches][0] == (claimed.name, 2, True)
+    assert next((b.name, b.letters, b.resumed) for b in result.batches) == (claimed.name, 2, True)
     assert [b.letters for b in result.batches] == [2, 1]
     old, new = (rig.print_dir / b.name for b in result.batches)
     assert_consistent(old, first)
@@ -321,7 +321,7 @@ def test_next_cutoff_in_the_spring_gap_and_autumn_overlap() -> None:
 
 def test_next_cutoff_refuses_a_naive_time() -> None:
     """A time without a zone is ambiguous, so it is refused."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="timezone-aware"):
         next_cutoff(datetime(2026, 12, 1, 9, 0), FIVE_OCLOCK)
 
 

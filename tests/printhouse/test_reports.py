@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
@@ -32,10 +31,10 @@ ID = "6f1c2d3e-0000-4000-8000-000000000001"
 
 
 @pytest.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+async def db(engine: AsyncEngine) -> AsyncEngine:
     """The migrated store with empty letter tables."""
     await clean_letter_tables(engine)
-    yield engine
+    return engine
 
 
 def test_report_rows_are_parsed_with_statuses_dates_and_reason_codes() -> None:

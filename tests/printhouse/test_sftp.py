@@ -25,10 +25,10 @@ from tests.printhouse.spooled import assert_consistent, clean_letter_tables, spo
 
 
 @pytest.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+async def db(engine: AsyncEngine) -> AsyncEngine:
     """The migrated store with empty letter tables."""
     await clean_letter_tables(engine)
-    yield engine
+    return engine
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,10 +39,10 @@ DISTINCTIVE = ("Flat 9", "Quillfeather Mews", "Zennorwick", "CV37 6AA")
 
 
 @pytest.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+async def db(engine: AsyncEngine) -> AsyncEngine:
     """The migrated store with empty letter tables."""
     await clean_letter_tables(engine)
-    yield engine
+    return engine
 
 
 async def spool_rows(engine: AsyncEngine) -> list[dict[str, object]]:

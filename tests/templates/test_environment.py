@@ -50,7 +50,7 @@ def test_money_shows_pence_only_when_there_are_any(value: object, expected: str)
 
 def test_money_refuses_what_is_not_a_number() -> None:
     """A non-number is a template error, not '£nan'."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a number"):
         format_money("lots")
 
 
