@@ -43,7 +43,9 @@ def build_channels(
     records in; without one, a letter channel that spools opens its own)."""
     channels: dict[Channel, ChannelAdapter] = {
         Channel.EMAIL: EmailOutbox(settings.outbox_dir),
-        Channel.SMS: SmsOutbox(settings.outbox_dir),
+        Channel.SMS: SmsOutbox(
+            settings.outbox_dir, allow_fiction_range=settings.sms_allow_fiction_range
+        ),
         Channel.LETTER: LetterOutbox(settings.outbox_dir),
     }
     if settings.email_provider is EmailProvider.SMTP:
@@ -93,6 +95,7 @@ class Service:
             max_attempts=self.settings.max_attempts,
             preferences_link=self.links.preferences_link,
             unsubscribe_link=self.links.unsubscribe_link,
+            allow_fiction_range=self.settings.sms_allow_fiction_range,
         )
 
     def http_app(self) -> FastAPI:

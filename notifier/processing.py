@@ -20,7 +20,7 @@ from notifier.errors import DeliveryFailure, InvalidEvent, PermanentFailure, Tem
 from notifier.messages import SmsMessage
 from notifier.model import Channel, Council, Status
 from notifier.outcomes import OutcomeSink, publish_outcome
-from notifier.planning import LinkMaker, Plan, contact_of, plan
+from notifier.planning import LinkMaker, Plan, plan
 from notifier.preferences.store import PreferenceStore
 from notifier.store.notifications import NewNotification, Notification, NotificationStore
 from notifier.templates.source import Catalogue
@@ -89,6 +89,7 @@ class Processor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         preferences_link: LinkMaker | None = None,
         unsubscribe_link: LinkMaker | None = None,
+        allow_fiction_range: bool = False,
     ) -> None:
         self.catalogue = catalogue
         self._known_types = frozenset(catalogue.event_types())
@@ -100,6 +101,7 @@ class Processor:
         self.retry_delays = retry_delays
         self.max_attempts = max_attempts
         self.clock = clock
+        self.allow_fiction_range = allow_fiction_range
         self.links = {
             k: v
             for k, v in (
@@ -134,6 +136,7 @@ class Processor:
                 catalogue=self.catalogue,
                 councils=self.councils,
                 now=now,
+                allow_fiction_range=self.allow_fiction_range,
                 **self.links,
             )
         except InvalidEvent as exc:
@@ -169,6 +172,11 @@ class Processor:
                 if row is None:
                     return Ack("duplicate")  # lost the insert race to a concurrent copy
             structlog.contextvars.bind_contextvars(notification_id=row.id, channel=str(channel))
+            unusable = decided.unusable.get(channel)
+            if unusable is not None:  # its contact detail breaks its rule: record, fall back
+                await self._record(row, Status.PERMANENT_FAILURE, unusable.code, source="policy")
+                last_failure = unusable
+                continue
             opens = decided.not_before.get(channel)
             if opens is not None and opens > now:
                 await self.notifications.note(row.id, source="policy", reason="quiet-hours")
@@ -185,7 +193,7 @@ class Processor:
     async def _send(
         self, channel: Channel, row: Notification, decided: Plan
     ) -> tuple[Verdict | None, DeliveryFailure | None]:
-        message = dataclasses.replace(decided.messages[channel], notification_id=row.id)
+        message = decided.drafts[channel].addressed(row.id)
         adapter = self.channels[channel]
         started = time.perf_counter()
         try:
@@ -267,7 +275,7 @@ class Processor:
         status: Status = Status.CREATED,
         reason: str | None = None,
     ) -> NewNotification:
-        message = decided.messages.get(channel) if isinstance(channel, Channel) else None
+        draft = decided.drafts.get(channel) if isinstance(channel, Channel) else None
         return NewNotification(
             event_source=event.source,
             event_id=event.id,
@@ -278,7 +286,7 @@ class Processor:
             case_reference=event.subject,
             template=decided.template.event_type,
             template_version=decided.template.version,
-            recipient=contact_of(message) if message is not None else None,
+            recipient=draft.contact if draft is not None else None,
             postage=(event.postage or decided.template.postage)
             if channel == Channel.LETTER
             else None,
