@@ -15,6 +15,7 @@ from notifier.recipients.invalid import InvalidDetail
 # Longer input is refused before parsing: no address that long can be valid (RFC 5321 caps the
 # path at 256 octets), and the bound keeps a pasted document from being parsed at all.
 MAX_LENGTH = 320
+MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
 INVALID_EMAIL = "invalid-email"
 MESSAGE = "Enter an email address in the correct format, like name@example.com"
 # Characters people paste without seeing them; removed wherever they are.
@@ -38,4 +39,6 @@ def normalise_email(raw: str) -> str:
     except EmailNotValidError:
         # The library's own messages may quote parts of the address.
         raise InvalidEmail() from None
+    if len(checked.local_part) > MAX_LOCAL_PART:
+        raise InvalidEmail()
     return checked.ascii_email or checked.normalized
