@@ -42,7 +42,9 @@ def build_channels(settings: Settings, engine: AsyncEngine) -> dict[Channel, Cha
     the store the letter spool records in)."""
     channels: dict[Channel, ChannelAdapter] = {
         Channel.EMAIL: EmailOutbox(settings.files.outbox_dir),
-        Channel.SMS: SmsOutbox(settings.files.outbox_dir),
+        Channel.SMS: SmsOutbox(
+            settings.files.outbox_dir, allow_fiction_range=settings.sms.allow_fiction_range
+        ),
         Channel.LETTER: LetterOutbox(settings.files.outbox_dir),
     }
     if settings.email.provider is EmailProvider.SMTP:

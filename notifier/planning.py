@@ -1,16 +1,19 @@
 """The pure core: an event, the customer's preferences and the catalogue in; a plan of rendered
-messages (or a suppression) out. No I/O here; the worker is the shell around it."""
+drafts, one per usable channel (or a suppression), out. No I/O here; the worker is the shell
+around it, and gives each draft its notification id (``Draft.addressed``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from notifier.errors import InvalidEvent
+from notifier.errors import InvalidEvent, PermanentFailure
 from notifier.events import CaseEvent
 from notifier.messages import EmailMessage, LetterMessage, Message, SmsMessage
 from notifier.model import Channel, Council
+from notifier.preferences.contacts import check_contacts
 from notifier.preferences.model import Preferences, from_event_recipient
 from notifier.preferences.policy import LONDON, ChannelPlan, Suppression, plan_channels
 from notifier.templates import render
@@ -26,14 +29,28 @@ def _no_link(_preferences: Preferences, _topic: str) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Draft:
+    """A rendered message not yet given its notification."""
+
+    contact: str  # the normalised detail stored with the notification (then purged)
+    make: Callable[[str], Message] = dataclasses.field(repr=False)
+
+    def addressed(self, notification_id: str) -> Message:
+        """The message itself, for the notification ``notification_id``."""
+        return self.make(notification_id)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
-    """What to do for one event: messages per channel in the customer's order, or a suppression."""
+    """What to do for one event: the channels to try in the customer's order, a draft for each
+    usable one and, for each whose contact detail cannot be used, why; or a suppression."""
 
     template: Template
     preferences: Preferences
-    messages: Mapping[Channel, Message]
-    order: tuple[Channel, ...]
+    drafts: Mapping[Channel, Draft]
+    order: tuple[Channel, ...]  # unusable channels included: each is recorded, then fallen past
     not_before: Mapping[Channel, datetime]
+    unusable: Mapping[Channel, PermanentFailure]
     suppression: Suppression | None = None
 
 
@@ -61,13 +78,22 @@ def plan(
     now: datetime,
     preferences_link: LinkMaker = _no_link,
     unsubscribe_link: LinkMaker = _no_link,
+    allow_fiction_range: bool = False,
 ) -> Plan:
-    """Decide and render everything for one event; InvalidEvent if it can never be sent."""
+    """Decide and render everything for one event; InvalidEvent if it can never be sent.
+
+    Every contact detail, from the event or stored, goes through its recipients rule first: a
+    detail that breaks it makes its channel unusable (``Plan.unusable``), whatever the provider.
+    ``allow_fiction_range`` admits Ofcom's drama range 07700 900000-900999 (tests, development).
+    """
     council = councils.get(event.council)
     if council is None:
         raise InvalidEvent("unknown-council", f"council {event.council!r} is not configured")
     template = catalogue.get(event.council, event.type)
-    preferences = resolve_preferences(event, stored)
+    contacts = check_contacts(
+        resolve_preferences(event, stored), allow_fiction_range=allow_fiction_range
+    )
+    preferences = contacts.preferences
     values = render.context(
         template, council, event.personalisation, reference=event.subject, name=preferences.name
     )
@@ -81,12 +107,13 @@ def plan(
     if isinstance(decision, Suppression):
         # Render anyway, so a broken event is dead-lettered rather than silently suppressed.
         render.render_email(template, values)
-        return Plan(template, preferences, {}, (), {}, decision)
+        return Plan(template, preferences, {}, (), {}, {}, decision)
     assert isinstance(decision, ChannelPlan)
+    unusable = {c: contacts.unusable[c] for c in decision.channels if c in contacts.unusable}
     prefs_url = preferences_link(preferences, template.topic)
     unsub_url = None if template.statutory else unsubscribe_link(preferences, template.topic)
-    messages = {
-        channel: _message(
+    drafts = {
+        channel: _draft(
             channel,
             event,
             template,
@@ -98,11 +125,15 @@ def plan(
             unsubscribe_url=unsub_url,
         )
         for channel in decision.channels
+        if channel not in unusable
     }
-    return Plan(template, preferences, messages, decision.channels, decision.not_before)
+    if not drafts:
+        render.render_email(template, values)  # as above: a broken event is still dead-lettered
+    not_before = {c: t for c, t in decision.not_before.items() if c not in unusable}
+    return Plan(template, preferences, drafts, decision.channels, not_before, unusable)
 
 
-def _message(
+def _draft(
     channel: Channel,
     event: CaseEvent,
     template: Template,
@@ -113,40 +144,46 @@ def _message(
     *,
     preferences_url: str | None,
     unsubscribe_url: str | None,
-) -> Message:
+) -> Draft:
+    """The channel's message, rendered, for a customer whose detail for it is usable."""
     if channel is Channel.EMAIL:
+        assert preferences.email is not None
         content = render.render_email(
             template, values, preferences_url=preferences_url, unsubscribe_url=unsubscribe_url
         )
-        return EmailMessage(
-            notification_id="",
+        email = functools.partial(
+            EmailMessage,
             council=council,
             event_type=event.type,
-            to=preferences.email or "",
+            to=preferences.email,
             subject=content.subject,
             text=content.text,
             html=content.html,
             unsubscribe_url=unsubscribe_url,
         )
+        return Draft(preferences.email, email)
     if channel is Channel.SMS:
+        assert preferences.mobile is not None
         try:
             text = prepare_sms(render.render_sms_text(template, values))
         except ValueError:
             raise InvalidEvent("template-error", f"{template.event_type}: empty SMS") from None
-        return SmsMessage(
-            notification_id="",
+        sms = functools.partial(
+            SmsMessage,
             council=council,
             event_type=event.type,
-            to=preferences.mobile or "",
+            to=preferences.mobile,
             body=text.body,
             fragments=text.fragments,
         )
+        return Draft(preferences.mobile, sms)
+    assert preferences.address is not None
     letter = render.render_letter(template, values)
-    return LetterMessage(
-        notification_id="",
+    post = functools.partial(
+        LetterMessage,
         council=council,
         event_type=event.type,
-        address=preferences.address or (),
+        address=preferences.address,
         name=preferences.name,
         title=letter.title,
         reference=event.subject or "",
@@ -156,10 +193,4 @@ def _message(
         postage=event.postage or template.postage,
         preferences_url=preferences_url,
     )
-
-
-def contact_of(message: Message) -> str:
-    """The contact detail a message goes to, as stored with its notification (then purged)."""
-    if isinstance(message, LetterMessage):
-        return "\n".join(message.address)
-    return message.to
+    return Draft("\n".join(preferences.address), post)

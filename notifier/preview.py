@@ -71,8 +71,9 @@ def preview(
         councils=councils,
         now=now or datetime.now(UTC),
         preferences_link=lambda _p, _t: f"{councils[council].website}/notifications",
+        allow_fiction_range=True,  # the sample mobile is in Ofcom's drama range
     )
-    message = decided.messages[channel]
+    message = decided.drafts[channel].addressed("preview")
     if isinstance(message, EmailMessage):
         return Preview(message.html.encode(), f"subject: {message.subject}")
     if isinstance(message, SmsMessage):

@@ -45,6 +45,7 @@ class Rig:
             channels=self.channels,
             retries=RetryPolicy((30.0, 300.0), max_attempts=3),
             clock=lambda: NOON,
+            allow_fiction_range=True,  # the sample numbers are in Ofcom's drama range
         )
 
     def sent(self, channel: str) -> list[Message]:
@@ -304,3 +305,42 @@ async def test_opted_out_failure_opts_the_stored_customer_out(engine: AsyncEngin
     stored = await rig.preferences.get("sdc", "SDC-000123")
     assert stored is not None and stored.sms_opted_out is True
     assert len(rig.sent("email")) == 1
+
+
+async def test_unusable_details_are_recorded_and_the_letter_is_posted(engine: AsyncEngine) -> None:
+    """A bad email and a landline never reach an adapter: each channel is recorded as a
+    permanent failure with its reason, and the letter goes to the address."""
+    rig = Rig(engine)
+    recipient = {
+        "customer_id": "SDC-NEW-1",
+        "email": "alex@",
+        "mobile": "020 7946 0991",
+        "address": ["10 High Street", "Stratford-upon-Avon", "CV37 6AA"],
+    }
+    event = make_event(recipient=recipient)
+    assert await rig.processor.handle(Delivery(body(event))) == Ack("sent")
+    rows = {r.channel: r for r in await rig.notifications.for_event(event["source"], event["id"])}
+    assert {c: (r.status, r.reason) for c, r in rows.items()} == {
+        "email": (Status.PERMANENT_FAILURE, "invalid-email"),
+        "sms": (Status.PERMANENT_FAILURE, "invalid-mobile"),
+        "letter": (Status.SENT, None),
+    }
+    assert (rig.sent("email"), rig.sent("sms"), len(rig.sent("letter"))) == ([], [], 1)
+
+
+async def test_opt_out_on_an_event_number_reaches_the_stored_customer(engine: AsyncEngine) -> None:
+    """A Twilio 21610 for an event carrying 07723 456789 opts out the customer stored with
+    +447723456789: the text went to the E.164 number, and the opt-out looks that number up."""
+
+    async def stopped(message: Message) -> Receipt:
+        raise OptedOut("opted-out", "twilio-21610")
+
+    rig = Rig(engine, sms=stopped)
+    stored = Preferences(council="sdc", customer_id="SDC-STORED", mobile="+447723456789")
+    await rig.preferences.put(stored, actor="test")
+    event = make_event(recipient={"customer_id": "SDC-OTHER", "mobile": "07723 456789"})
+    assert await rig.processor.handle(Delivery(body(event))) == Ack("failed")
+    [sms] = rig.sent("sms")
+    assert getattr(sms, "to", None) == "+447723456789"
+    after = await rig.preferences.get("sdc", "SDC-STORED")
+    assert after is not None and after.sms_opted_out is True

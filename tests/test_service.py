@@ -230,3 +230,43 @@ async def test_email_through_smtp_arrives_with_text_html_and_every_header(
     assert mail["Message-ID"].endswith("@stratford.gov.uk>") and mail["Date"]
     assert mail["List-Unsubscribe"].startswith("<https://notify.example.gov.uk/unsubscribe/")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+async def test_unusable_details_fall_back_to_post_and_texts_go_in_e164(
+    service: ServiceProcess, amqp_url: str
+) -> None:
+    """On outbox defaults, an event with a landline, a bad email and an address posts the
+    letter and records why email and SMS could not be used; a valid 07723 456789 reaches the
+    SMS outbox as +447723456789."""
+    service.start()
+    await service.wait_ready()
+    address = ["10 High Street", "Stratford-upon-Avon", "CV37 6AA"]
+    landline = make_event(
+        recipient={
+            "customer_id": "SDC-E2E-1",
+            "email": "alex@",
+            "mobile": "020 7946 0991",
+            "address": address,
+        }
+    )
+    mobile = make_event(recipient={"customer_id": "SDC-E2E-2", "mobile": "07723 456789"})
+    await publish_raw(amqp_url, [landline, mobile])
+    [pdf] = await wait_for_files(service.outbox / "letter", 1, timeout=10.0)
+    [text] = await wait_for_files(service.outbox / "sms", 1, timeout=10.0)
+    assert json.loads(text.read_text())["to"] == "+447723456789"
+    await service.wait_processed(2)
+    engine = create_engine(service.database_url)
+    try:
+        store = NotificationStore(engine)
+        rows = {r.channel: r for r in await store.for_event(landline["source"], landline["id"])}
+        [sms] = await store.for_event(mobile["source"], mobile["id"])
+    finally:
+        await engine.dispose()
+    assert {c: (str(r.status), r.reason) for c, r in rows.items()} == {
+        "email": ("permanent-failure", "invalid-email"),
+        "sms": ("permanent-failure", "invalid-mobile"),
+        "letter": ("sent", None),
+    }
+    assert pdf.name == f"{rows['letter'].id}.pdf"
+    assert (sms.channel, str(sms.status), text.name) == ("sms", "sent", f"{sms.id}.json")
+    assert "7946" not in service.logs() and "456789" not in service.logs()

@@ -20,6 +20,7 @@ import dkim as dkimpy
 
 from notifier.errors import ConfigurationError, PermanentFailure, TechnicalFailure
 from notifier.messages import EmailMessage
+from notifier.recipients.email import InvalidEmail, normalise_email
 
 # 7-bit on the wire: bodies in quoted-printable (lines <= 76), non-ASCII header values as
 # RFC 2047 encoded-words, so no relay needs 8BITMIME or SMTPUTF8.
@@ -45,11 +46,6 @@ SIGNED_HEADERS = (
     "feedback-id",
 )
 
-# The reference's stricter-than-RFC local part, ASCII domain labels (email.md §9).
-_ADDRESS = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{1,253}$)"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
-)
 _LABEL_UNSAFE = re.compile(r"[^a-z0-9-]+")
 _HTTPS_URL = re.compile(r"https://[!#-;=?-~]+")
 
@@ -181,11 +177,12 @@ def _part(boundary: str, subtype: str, text: str) -> bytes:
 
 
 def recipient(message: EmailMessage) -> str:
-    """The To address, checked; PermanentFailure (which never quotes it) when unusable."""
-    address = message.to.strip()
-    if len(address) > 254 or ".." in address or not _ADDRESS.fullmatch(address):
-        raise PermanentFailure("invalid-address")
-    return address
+    """The To address, checked by the one email rule; PermanentFailure("invalid-email", rule)
+    (which never quotes it) when unusable."""
+    try:
+        return normalise_email(message.to)
+    except InvalidEmail as exc:
+        raise PermanentFailure("invalid-email", exc.code) from None
 
 
 def envelope_sender(message: EmailMessage, bounce_address: str | None) -> str:

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from notifier.channels.mime import build_email
-from notifier.errors import TechnicalFailure
+from notifier.errors import PermanentFailure, TechnicalFailure
 from notifier.files import write_atomically
 from notifier.letters.render import render_for_post
 from notifier.messages import EmailMessage, LetterMessage, Message, SmsMessage, expect
 from notifier.model import Receipt, Status
+from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
 
 
 class _Outbox:
@@ -54,16 +55,25 @@ class EmailOutbox(_Outbox):
 
 
 class SmsOutbox(_Outbox):
-    """Text messages as JSON: to, from, body and fragment count."""
+    """Text messages as JSON: to (E.164), from, body and fragment count. The number is checked
+    by the same rule as Twilio's channel, so the outbox refuses what Twilio would."""
 
     name = "sms"
     folder = "sms"
     suffix = ".json"
 
+    def __init__(self, root: Path, *, allow_fiction_range: bool = False) -> None:
+        super().__init__(root)
+        self._allow_fiction_range = allow_fiction_range
+
     async def send(self, message: Message) -> Receipt:
         message = expect(message, SmsMessage)
+        try:
+            to = normalise_uk_mobile(message.to, allow_fiction_range=self._allow_fiction_range)
+        except InvalidMobile as exc:
+            raise PermanentFailure("invalid-mobile", exc.code) from None
         document = {
-            "to": message.to,
+            "to": to,
             "from": message.council.sms_sender,
             "body": message.body,
             "fragments": message.fragments,

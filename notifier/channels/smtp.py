@@ -134,7 +134,7 @@ def failure_for(exc: BaseException, stage: Stage) -> DeliveryFailure:  # noqa: C
         return _failure(RETRY, "smtp-connect", stage)
     if isinstance(exc, ValueError):  # aiosmtplib refuses control characters in an address
         if stage == "rcpt":
-            return PermanentFailure("invalid-address")
+            return PermanentFailure("invalid-email")
         return _failure(STOP, "smtp-bad-sender", stage)
     if isinstance(exc, SMTPException):  # a capability we need is missing
         return _failure(STOP, "smtp-unsupported", stage)

@@ -171,7 +171,7 @@ class TwilioChannel:
         try:
             to = normalise_uk_mobile(message.to, allow_fiction_range=self._allow_fiction_range)
         except InvalidMobile as exc:
-            raise PermanentFailure("invalid-number", exc.code) from None
+            raise PermanentFailure("invalid-mobile", exc.code) from None
         sender = self._sender or _council_sender(message.council.sms_sender)
         fields: dict[str, Any] = {"to": to, "body": message.body, **sender}
         if self._status_callback_url:

@@ -1,5 +1,5 @@
 """Letters as print-ready PDF: A4 portrait, the address in the envelope window, every font
-embedded, at most 10 pages (letters.md §1-3). The one module that draws with ReportLab.
+embedded, at most 10 pages. The one module that draws with ReportLab.
 
     render_letter(message) -> RenderedLetter      or InvalidAddress, LetterError, LetterTooLong
     page_count(message) -> int                    layout only, nothing drawn
@@ -88,8 +88,9 @@ def render_letter(message: LetterMessage, *, allow_international: bool = True) -
     """The letter as PDF; InvalidAddress when it cannot be posted to its address (the name, when
     given, is its first line), LetterError (LetterTooLong) when it cannot be printed."""
     fonts.register()
-    name = (message.name,) if message.name else ()
-    address = normalise_address((*name, *message.address), allow_international=allow_international)
+    address = normalise_address(
+        message.address, name=message.name, allow_international=allow_international
+    )
     address_lines = layout_address(address)
     _check_drawable(message)
     layout = layout_letter(message)

@@ -11,12 +11,12 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import time
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
 from notifier.model import Channel
 from notifier.preferences.model import ACCESSIBLE_FORMATS
-from notifier.recipients.address import InvalidAddress, normalise_address
-from notifier.recipients.mobile import MESSAGES, InvalidMobile, normalise_uk_mobile
+from notifier.recipients.address import normalise_address
+from notifier.recipients.email import normalise_email
+from notifier.recipients.invalid import InvalidDetail
+from notifier.recipients.mobile import normalise_uk_mobile
 
 LANGUAGES = ("en", "cy")
 FLAGS = frozenset(
@@ -30,7 +30,6 @@ FLAGS = frozenset(
     }
 )
 MAX_NAME = 200
-MAX_EMAIL = 320
 CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
@@ -64,20 +63,12 @@ def _name(value: str | None) -> str | None:
 
 
 def _email(value: str | None) -> str | None:
-    value = value.strip() if value else None
-    if not value:
+    if not value or not value.strip():
         return None
     try:
-        if len(value) > MAX_EMAIL:
-            raise EmailNotValidError()
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError:
-        # The library's own messages may quote parts of the address.
-        raise FieldError(
-            "email",
-            "invalid-email",
-            "Enter an email address in the correct format, like name@example.com",
-        ) from None
+        return normalise_email(value)
+    except InvalidDetail as exc:
+        raise FieldError("email", exc.code, exc.message) from None
 
 
 def _mobile(value: str | None, allow_fiction_range: bool) -> str | None:
@@ -85,19 +76,22 @@ def _mobile(value: str | None, allow_fiction_range: bool) -> str | None:
         return None
     try:
         return normalise_uk_mobile(value, allow_fiction_range=allow_fiction_range)
-    except InvalidMobile as exc:
-        raise FieldError("mobile", exc.code.lower().replace("_", "-"), MESSAGES[exc.code]) from None
+    except InvalidDetail as exc:
+        raise FieldError("mobile", exc.code, exc.message) from None
 
 
 def _address(value: list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The lines as given, less blank ones and runs of whitespace; checked with the name later."""
     lines = tuple(" ".join(line.split()) for line in value or () if line and line.strip())
-    if not lines:
-        return None
+    return lines or None
+
+
+def _postable(lines: tuple[str, ...], name: str | None) -> None:
+    """The address rule as every letter applies it: the name is the block's first line."""
     try:
-        normalise_address(lines)
-    except InvalidAddress as exc:
+        normalise_address(lines, name=name)
+    except InvalidDetail as exc:
         raise FieldError("address", exc.code, exc.message) from None
-    return lines
 
 
 def _channel_order(value: list[str] | tuple[str, ...]) -> tuple[Channel, ...]:
@@ -155,7 +149,10 @@ def check_customer(
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """The Preferences fields for the values in ``raw`` (only those present), and every rule
     they break. ``raw`` holds plain values: strings, lists of strings, booleans, and
-    ``quiet_hours`` as a (start, end) pair of ``HH:MM`` strings or None."""
+    ``quiet_hours`` as a (start, end) pair of ``HH:MM`` strings or None.
+
+    ``raw`` is a whole record (it replaces what is stored), so the address is checked with the
+    name it gives, or with none: the lines a letter to this record would print."""
     checks: dict[str, Callable[[Any], Any]] = {
         "name": _name,
         "email": _email,
@@ -172,6 +169,11 @@ def check_customer(
     for field, value in raw.items():
         try:
             values[field] = bool(value) if field in FLAGS else checks[field](value)
+        except FieldError as exc:
+            errors.append(exc)
+    if values.get("address") and "name" not in {e.field for e in errors}:
+        try:
+            _postable(values["address"], values.get("name"))
         except FieldError as exc:
             errors.append(exc)
     broken = {e.field for e in errors}

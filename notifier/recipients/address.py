@@ -1,9 +1,11 @@
 """Postal addresses: normalise what a resident gave us into the lines printed in the envelope
 window, or say (by code, never by echoing the address) why a letter cannot be posted to it.
 
-The rules are letters.md §4 and §5 (after GOV.UK Notify's): 3 to 7 lines; lines 1 and 2 hold a
-letter or digit; no line starts with a character the printer cannot take; the last line is a real
-UK postcode, a country, or a BFPO number; "no fixed abode" is refused. Pure: no I/O.
+The rules are GOV.UK Notify's (notifications-utils ``PostalAddress``) and Royal Mail's clear
+addressing guidance: 3 to 7 lines, the addressee's name being the first when there is one (Notify
+prints the name as the first line of the address block, so it counts); lines 1 and 2 hold a letter
+or digit; no line starts with a character the printer cannot take; the last line is a real UK
+postcode, a country, or a BFPO number; "no fixed abode" is refused. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from notifier.recipients.countries import UNITED_KINGDOM, Country, Zone, find_country
+from notifier.recipients.invalid import InvalidDetail
 from notifier.recipients.postcode import format_postcode, is_real_uk_postcode
 
 MIN_LINES = 3
@@ -27,13 +30,8 @@ _LETTER_OR_DIGIT = re.compile(r"[A-Za-z0-9]")
 _NO_FIXED_ABODE = ("no fixed abode", "no fixed address")
 
 
-class InvalidAddress(ValueError):
+class InvalidAddress(InvalidDetail):
     """An address a letter cannot be posted to; ``code`` is the reference's failure code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,13 +47,17 @@ class PostalAddress:
 
 
 def normalise_address(
-    lines: Sequence[str] | str, *, allow_international: bool = True
+    lines: Sequence[str] | str, *, name: str | None = None, allow_international: bool = True
 ) -> PostalAddress:
-    """The printable form of ``lines`` (one string may also hold several, split on newlines),
-    or InvalidAddress naming the rule it breaks."""
+    """The printable block for ``name`` (its first line, when given) at ``lines`` (one string may
+    also hold several, split on newlines), or InvalidAddress naming the rule it breaks.
+
+    The one address check: the API, the CSV import, the event path and the letter renderer all
+    call it with the name the letter will carry, so they count the same lines."""
     cleaned = _clean([lines] if isinstance(lines, str) else lines)
     if not cleaned:
         raise InvalidAddress("address-is-empty", "The address is empty")
+    cleaned = [*_clean([name or ""]), *cleaned]
     if _is_no_fixed_abode(cleaned):
         raise InvalidAddress("no-fixed-abode-address", "The address is 'no fixed abode'")
     bfpo_number, rest = _take_bfpo(cleaned)

@@ -1,7 +1,9 @@
-"""UK mobile numbers and SMS sender ids: validation and normalisation (sms.md §6-7).
+"""UK mobile numbers and SMS sender ids: validation and normalisation.
 
-Pure functions, no I/O. Errors carry a code for callers to branch on and the reference wording for
-people; neither ever contains the number itself.
+Numbers follow Ofcom's National Telephone Numbering Plan and ITU-T E.164; the codes and wording
+are GOV.UK Notify's (notifications-utils ``recipient_validation``), sender ids follow Notify's and
+Twilio's "Alphanumeric Sender ID" rules. Pure functions, no I/O. Errors carry a code for callers
+to branch on and the reference wording for people; neither ever contains the number itself.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import re
 
 import phonenumbers
 
-INVALID_NUMBER = "INVALID_NUMBER"
-TOO_LONG = "TOO_LONG"
-TOO_SHORT = "TOO_SHORT"
-NOT_A_UK_MOBILE = "NOT_A_UK_MOBILE"
-UNKNOWN_CHARACTER = "UNKNOWN_CHARACTER"
-UNSUPPORTED_COUNTRY_CODE = "UNSUPPORTED_COUNTRY_CODE"
+from notifier.recipients.invalid import InvalidDetail
+
+# GOV.UK Notify's error codes, written as the rule codes the API and reasons use.
+INVALID_NUMBER = "invalid-number"
+TOO_LONG = "too-long"
+TOO_SHORT = "too-short"
+NOT_A_UK_MOBILE = "not-a-uk-mobile"
+UNKNOWN_CHARACTER = "unknown-character"
+UNSUPPORTED_COUNTRY_CODE = "unsupported-country-code"
 
 MESSAGES: dict[str, str] = {
     INVALID_NUMBER: "Number is not valid – double check the phone number you entered",
@@ -28,7 +33,7 @@ MESSAGES: dict[str, str] = {
     UNSUPPORTED_COUNTRY_CODE: "Country code not found - double check the mobile number you entered",
 }
 
-# Whitespace people paste into number fields, including the invisible kinds (sms.md §7).
+# Whitespace people paste into number fields, including the invisible kinds.
 _INVISIBLE = "\u00a0\u202f\u180e\u200b\u200c\u200d\u2060\ufeff\u2028\u2029"
 _PUNCTUATION = "()-"
 _ALLOWED = frozenset("0123456789+" + _PUNCTUATION + _INVISIBLE)
@@ -42,12 +47,11 @@ _GENERIC_SENDERS = frozenset({"info", "verify", "alert"})
 _MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 
 
-class InvalidMobile(ValueError):
+class InvalidMobile(InvalidDetail):
     """A number that cannot receive our text messages; ``code`` is one of the codes above."""
 
     def __init__(self, code: str) -> None:
-        super().__init__(f"{code}: {MESSAGES[code]}")
-        self.code = code
+        super().__init__(code, MESSAGES[code])
 
 
 def normalise_uk_mobile(raw: str, *, allow_fiction_range: bool = False) -> str:
@@ -116,8 +120,8 @@ def _check_range(nsn: str) -> None:
 def validate_sender_id(sender: str) -> str:
     """The sender id with surrounding whitespace removed, or ValueError naming the broken rule.
 
-    The safe intersection of the reference and Twilio rules (sms.md §6): 3-11 letters, digits or
-    spaces, at least one letter, not a generic id and not starting ``00``.
+    The safe intersection of Notify's and Twilio's rules: 3-11 letters, digits or spaces, at
+    least one letter, not a generic id and not starting ``00``.
     """
     sender = sender.strip()
     if not _SENDER_ID.fullmatch(sender):

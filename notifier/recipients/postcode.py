@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from notifier.recipients.invalid import InvalidDetail
+
 # The 127 UK postcode areas, including BF (BFPO), BX (non-geographic) and the Crown
 # dependencies (GY, JE, IM). GIR is an area, but the structural rule still rejects GIR 0AA.
 _AREA_LIST = """
@@ -26,17 +28,34 @@ _POSTCODE = re.compile(rf"(?:{_AREA_PATTERN})[0-9][0-9A-Z]?[0-9][ABD-HJLNP-UW-Z]
 _WHITESPACE = re.compile(r"[\s\u180e\u200b\u200c\u200d\u2060\ufeff]+")
 
 
+NOT_A_REAL_UK_POSTCODE = "not-a-real-uk-postcode"
+
+
+class InvalidPostcode(InvalidDetail):
+    """Not a UK postcode with a real area."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_A_REAL_UK_POSTCODE, "Enter a real UK postcode, like CV37 6HX")
+
+
 def normalise_postcode(text: str) -> str:
+    """``text`` as printed (``CV37 6HX``) when it is a real UK postcode, else InvalidPostcode."""
+    if not is_real_uk_postcode(text):
+        raise InvalidPostcode()
+    return format_postcode(text)
+
+
+def _compact(text: str) -> str:
     """``text`` with every kind of whitespace removed, in capitals."""
     return _WHITESPACE.sub("", text).upper()
 
 
 def is_real_uk_postcode(text: str) -> bool:
     """Whether ``text`` is a UK postcode with a real area, ignoring case and spacing."""
-    return _POSTCODE.fullmatch(normalise_postcode(text)) is not None
+    return _POSTCODE.fullmatch(_compact(text)) is not None
 
 
 def format_postcode(text: str) -> str:
     """A postcode as printed: capitals, one space before the inward code (``CV37 6HX``)."""
-    compact = normalise_postcode(text)
+    compact = _compact(text)
     return f"{compact[:-3]} {compact[-3:]}"

@@ -193,7 +193,7 @@ def test_unusable_address_is_permanent_failure_that_does_not_quote_it(to: str) -
     """A bad To address fails permanently, and the failure text holds no part of it."""
     with pytest.raises(PermanentFailure) as info:
         build_email(message(to=to), now=NOW)
-    assert info.value.code == "invalid-address"
+    assert info.value.code == "invalid-email"
     assert "alex" not in str(info.value) and "alex" not in repr(info.value)
 
 

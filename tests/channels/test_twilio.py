@@ -255,14 +255,14 @@ async def test_invalid_number_is_permanent_and_never_sent(
     """A number that is not a UK mobile fails permanently before any request."""
     with pytest.raises(PermanentFailure) as caught:
         await channel.send(sms(to="020 7946 0000"))
-    assert (caught.value.code, caught.value.detail) == ("invalid-number", "NOT_A_UK_MOBILE")
+    assert (caught.value.code, caught.value.detail) == ("invalid-mobile", "not-a-uk-mobile")
     assert fake.requests == []
 
 
 async def test_drama_range_is_refused_in_production_mode(fake: FakeTwilio) -> None:
     """Without the fiction-range flag, 07700 900xxx numbers are invalid."""
     channel = make_channel(fake, allow_fiction_range=False)
-    with pytest.raises(PermanentFailure, match="INVALID_NUMBER"):
+    with pytest.raises(PermanentFailure, match="invalid-number"):
         await channel.send(sms(to="07700 900123"))
     assert fake.requests == []
 
@@ -409,8 +409,8 @@ async def test_no_number_or_body_in_logs_or_exceptions(
 
     assert [e.code for e in errors if isinstance(e, DeliveryFailure)] == [
         "twilio-21211",
-        "invalid-number",
-        "invalid-number",
+        "invalid-mobile",
+        "invalid-mobile",
         "http-503",
     ]
     assert len(fake.requests) == 3  # the twilio path really ran each time

@@ -82,3 +82,28 @@ def test_customer_ids_are_checked() -> None:
     for bad in ("", "has space", "a/b", "x" * 101, "-leading"):
         with pytest.raises(FieldError):
             customer_id(bad)
+
+
+SEVEN_LINES = [
+    "Flat 2",
+    "Mill House",
+    "10 High St",
+    "Old Town",
+    "Shottery",
+    "Stratford",
+    "CV37 6AA",
+]
+
+
+def test_named_customer_with_seven_address_lines_is_refused() -> None:
+    """The name is the letter's first address line, so a named 7-line address is too long."""
+    _, errors = check(name="Alex Smith", address=SEVEN_LINES)
+    assert errors == [("address", "too-many-address-lines")]
+    assert check(address=SEVEN_LINES)[1] == []
+
+
+def test_named_customer_with_two_address_lines_is_accepted() -> None:
+    """Name + street + postcode makes the three lines every letter needs."""
+    values, errors = check(name="Alex Smith", address=["10 High Street", "CV37 6AA"])
+    assert errors == []
+    assert values["address"] == ("10 High Street", "CV37 6AA")

@@ -5,13 +5,18 @@ from __future__ import annotations
 import pytest
 
 from notifier.recipients.address import InvalidAddress, PostalAddress, normalise_address
-from notifier.recipients.countries import find_country
-from notifier.recipients.postcode import format_postcode, is_real_uk_postcode
+from notifier.recipients.countries import Country, InvalidCountry, find_country, normalise_country
+from notifier.recipients.postcode import (
+    InvalidPostcode,
+    format_postcode,
+    is_real_uk_postcode,
+    normalise_postcode,
+)
 
 
-def _code(lines: list[str], **kwargs: bool) -> str:
+def _code(lines: list[str], *, name: str | None = None, allow_international: bool = True) -> str:
     with pytest.raises(InvalidAddress) as caught:
-        normalise_address(lines, **kwargs)
+        normalise_address(lines, name=name, allow_international=allow_international)
     return caught.value.code
 
 
@@ -257,3 +262,48 @@ def test_error_messages_never_echo_the_address() -> None:
             normalise_address(lines)
         text = str(caught.value).casefold()
         assert "zebedee" not in text and "xylophone" not in text and "qwerty" not in text
+
+
+SEVEN_LINES = [
+    "Flat 2",
+    "Mill House",
+    "10 High St",
+    "Old Town",
+    "Shottery",
+    "Stratford",
+    "CV37 6AA",
+]
+
+
+def test_the_name_is_the_first_line_and_counts() -> None:
+    """With a name, the block starts with it in capitals, and it is one of the 3 to 7 lines."""
+    address = normalise_address(["10 High Street", "CV37 6AA"], name="Alex Smith")
+    assert address.lines == ("ALEX SMITH", "10 HIGH STREET", "CV37 6AA")
+
+
+def test_a_named_seven_line_address_has_too_many_lines() -> None:
+    """Seven address lines are fine alone and one too many with the name on top."""
+    assert len(normalise_address(SEVEN_LINES).lines) == 7
+    assert _code(SEVEN_LINES, name="Alex Smith") == "too-many-address-lines"
+
+
+def test_a_name_without_an_address_is_still_an_empty_address() -> None:
+    """A name alone is not an address: the code says the address is empty."""
+    assert _code([], name="Alex Smith") == "address-is-empty"
+
+
+def test_normalise_postcode_validates_and_formats() -> None:
+    """A real postcode comes back in print format; anything else raises with a rule code."""
+    assert normalise_postcode(" cv37\u00a06hx ") == "CV37 6HX"
+    with pytest.raises(InvalidPostcode) as caught:
+        normalise_postcode("NF1 1AA")
+    assert (caught.value.code, "NF1" in str(caught.value)) == ("not-a-real-uk-postcode", False)
+
+
+def test_normalise_country_resolves_or_raises() -> None:
+    """A country name resolves to its canonical entry; an unknown one raises unknown-country."""
+    assert normalise_country("yr almaen") == Country("Germany", "europe")
+    assert normalise_country("Jersey") == Country("United Kingdom", "uk")
+    with pytest.raises(InvalidCountry) as caught:
+        normalise_country("Narnia")
+    assert (caught.value.code, "Narnia" in str(caught.value)) == ("unknown-country", False)

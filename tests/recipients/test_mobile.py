@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from notifier.recipients.invalid import InvalidDetail
 from notifier.recipients.mobile import (
     INVALID_NUMBER,
     MESSAGES,
@@ -102,7 +103,7 @@ def test_fiction_flag_does_not_admit_other_invalid_numbers() -> None:
 
 def test_invalid_mobile_is_a_value_error_with_code_and_text_only() -> None:
     """The exception text is the code and the reference wording, never the number."""
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=TOO_LONG) as caught:
         normalise_uk_mobile("07400 987654321")
     assert str(caught.value) == f"{TOO_LONG}: {MESSAGES[TOO_LONG]}"
     assert "987654321" not in repr(caught.value)
@@ -167,3 +168,18 @@ def test_invalid_sender_id_names_the_rule(case: str, sender: str, rule: str) -> 
 def test_messaging_service_sid(value: str, expected: bool) -> None:
     """Only MG followed by exactly 32 hex digits is a Messaging Service SID."""
     assert is_messaging_service_sid(value) is expected
+
+
+def test_codes_are_the_rule_codes_the_api_and_reasons_use() -> None:
+    """Every code is kebab-case, and the error is an InvalidDetail with the Notify wording."""
+    assert sorted(MESSAGES) == [
+        "invalid-number",
+        "not-a-uk-mobile",
+        "too-long",
+        "too-short",
+        "unknown-character",
+        "unsupported-country-code",
+    ]
+    with pytest.raises(InvalidDetail) as caught:
+        normalise_uk_mobile("020 7946 0991")
+    assert (caught.value.code, caught.value.message) == (NOT_A_UK_MOBILE, MESSAGES[NOT_A_UK_MOBILE])
