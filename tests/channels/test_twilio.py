@@ -20,6 +20,7 @@ from notifier.councils import load_councils
 from notifier.errors import (
     ConfigurationError,
     DeliveryFailure,
+    OptedOut,
     PermanentFailure,
     TechnicalFailure,
 )
@@ -175,7 +176,7 @@ ERROR_ROWS = [
     (400, 21211, PermanentFailure, "twilio-21211", False),
     (400, 21614, PermanentFailure, "twilio-21614", False),
     (400, 21635, PermanentFailure, "twilio-21635", False),
-    (400, 21610, PermanentFailure, "opted-out", False),
+    (400, 21610, OptedOut, "opted-out", False),
     (400, 21602, PermanentFailure, "twilio-21602", False),
     (400, 21617, PermanentFailure, "twilio-21617", False),
     (400, 21612, PermanentFailure, "twilio-21612", False),
