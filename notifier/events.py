@@ -14,6 +14,8 @@ import jsonschema
 from notifier.errors import InvalidEvent
 
 ACCEPTED_CONTENT_TYPES = frozenset({"application/cloudevents+json", "application/json", ""})
+# The control event that withdraws waiting notifications of a case (docs/events.md).
+WITHDRAW_TYPE = "notifier.notifications.withdraw"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -25,6 +27,15 @@ class Recipient:
     email: str | None = None
     mobile: str | None = None
     address: tuple[str, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Withdraw:
+    """What a withdraw control event asks for: the case's waiting notifications of these event
+    types (all of them when empty), or of one event."""
+
+    event_types: tuple[str, ...] = ()
+    event_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,6 +52,7 @@ class CaseEvent:
     time: datetime | None = None
     urgent: bool = False
     postage: str | None = None
+    withdraw: Withdraw | None = None  # only on the control event WITHDRAW_TYPE
 
 
 @cache
@@ -83,8 +95,9 @@ def from_document(document: Any) -> CaseEvent:
         where = "/".join(str(p) for p in error.absolute_path) or "(event)"
         raise InvalidEvent("schema", f"{where}: fails {error.validator!r}")
     data = document["data"]
-    r = data["recipient"]
+    r = data.get("recipient") or {}
     address = r.get("address")
+    withdraw = data.get("withdraw") or {}
     return CaseEvent(
         id=document["id"],
         source=document["source"],
@@ -102,6 +115,9 @@ def from_document(document: Any) -> CaseEvent:
         time=_parse_time(document.get("time")),
         urgent=bool(data.get("urgent", False)),
         postage=data.get("postage"),
+        withdraw=Withdraw(tuple(withdraw.get("event_types", ())), withdraw.get("event_id"))
+        if document["type"] == WITHDRAW_TYPE
+        else None,
     )
 
 

@@ -30,6 +30,7 @@ class Status(StrEnum):
     SUPPRESSED = "suppressed"
     POSTED = "posted"
     RETURNED = "returned"
+    CANCELLED = "cancelled"
 
     @property
     def is_final(self) -> bool:
@@ -51,6 +52,7 @@ FINAL_STATUSES = frozenset(
         Status.SUPPRESSED,
         Status.POSTED,
         Status.RETURNED,
+        Status.CANCELLED,
     }
 )
 FAILURE_STATUSES = frozenset(
@@ -65,6 +67,8 @@ def may_move(current: Status, new: Status) -> bool:
     a final status except ``posted`` -> ``returned``; ``sent`` may still complete to a receipt)."""
     if current == new:
         return False
+    if new is Status.CANCELLED:  # only what still waits; once handed over it is too late
+        return current is Status.CREATED
     if current is Status.POSTED:
         return new is Status.RETURNED
     if current is Status.SENT:

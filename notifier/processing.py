@@ -33,6 +33,8 @@ from notifier.templates.source import Catalogue
 log = structlog.get_logger("notifier.processing")
 
 NO_CHANNEL = "none"
+# The outcome reason for a withdrawal that came after the message was handed over.
+TOO_LATE = "too-late"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -155,6 +157,12 @@ class Processor:
         metrics.EVENTS.labels(
             event_type=event.type if event.type in self._known_types else "unknown"
         ).inc()
+        if event.withdraw is not None:
+            await self._withdraw(event, event.withdraw.event_types, event.withdraw.event_id)
+            return Ack("withdrawn")
+        withdrawn = self.catalogue.withdrawn_by(event.type)
+        if withdrawn and event.subject:
+            await self._withdraw(event, tuple(withdrawn), None)
         customer_id = event.recipient.customer_id
         stored = await self.preferences.get(event.council, customer_id) if customer_id else None
         now = self.clock()
@@ -282,6 +290,31 @@ class Processor:
             return Ack("duplicate")
         await self.lifecycle.announce(row)
         return Ack("suppressed")
+
+    async def _withdraw(
+        self, event: events.CaseEvent, templates: tuple[str, ...], event_id: str | None
+    ) -> None:
+        """The case moved on: cancel its notifications still waiting (for quiet hours or a
+        retry) from ``templates`` (every template when empty), or of one event; for those already
+        handed to a provider (or claimed into a print batch) say it is too late."""
+        assert event.subject is not None  # the schema requires the case for a withdrawal
+        candidates = [
+            row
+            for row in await self.notifications.for_case(event.council, event.subject)
+            if (row.event_source, row.event_id) != (event.source, event.id)
+            and (not templates or row.template in templates)
+            and (event_id is None or row.event_id == event_id)
+        ]
+        letters = [r.id for r in candidates if r.channel == Channel.LETTER]
+        batched = await self.notifications.in_print_batch(letters)
+        reason = f"withdrawn-by:{event.id}"
+        for row in candidates:
+            if row.status is Status.CREATED and row.id not in batched:
+                await self.lifecycle.move(row, Status.CANCELLED, source="withdrawal", reason=reason)
+            elif row.status is not Status.CANCELLED and (
+                row.status is Status.CREATED or step_for(row.status, True) is Step.DONE
+            ):
+                await self.lifecycle.announce(row, reason=TOO_LATE)
 
     async def _close_pending(
         self, existing: Mapping[str, Notification], keep: Iterable[Channel], reason: str

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.model import Status, may_move
 from notifier.store.batching import GroupCommit
-from notifier.store.tables import notifications, status_history
+from notifier.store.tables import letter_spool, notifications, status_history
 
 
 def utcnow() -> datetime:
@@ -219,6 +219,30 @@ class NotificationStore:
                 .values(recipient=None, purged_at=utcnow())
             )
         return int(result.rowcount or 0)
+
+    async def for_case(self, council: str, case_reference: str) -> Sequence[Notification]:
+        """Every notification of one case of one council, newest first."""
+        query = (
+            select(*_COLUMNS)
+            .where(notifications.c.council == council)
+            .where(notifications.c.case_reference == case_reference)
+            .order_by(notifications.c.created_at.desc())
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Notification.from_row(r) for r in rows]
+
+    async def in_print_batch(self, notification_ids: Sequence[str]) -> set[str]:
+        """Which of these letters a print batch has claimed (too late to withdraw)."""
+        if not notification_ids:
+            return set()
+        query = (
+            select(letter_spool.c.notification_id)
+            .where(letter_spool.c.notification_id.in_(notification_ids))
+            .where(letter_spool.c.batch_id.is_not(None))
+        )
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars().all())
 
     async def for_customer(
         self, council: str, customer_id: str, *, limit: int = 100

@@ -107,6 +107,7 @@ notifications = Table(
 )
 Index("ix_notifications_provider_ref", notifications.c.provider_ref)
 Index("ix_notifications_customer", notifications.c.council, notifications.c.customer_id)
+Index("ix_notifications_case", notifications.c.council, notifications.c.case_reference)
 Index("ix_notifications_status", notifications.c.status, notifications.c.channel)
 Index("ix_notifications_created_at", notifications.c.created_at)
 

@@ -40,6 +40,7 @@ from notifier.templates.source import Catalogue, Template
 
 MISSING_VARIABLE = "missing-sample-variable"
 RENDER_ERROR = "render-error"
+UNKNOWN_WITHDRAWAL = "unknown-withdrawing-event-type"
 SMS_FRAGMENTS = "sms-fragments"
 SENTENCE_LENGTH = "sentence-length"
 READING_GRADE = "reading-grade"
@@ -149,12 +150,27 @@ def report_catalogue(
     """A report per event type and council, using each council's own template where it has one."""
     letters = letters or default_letter_renderer()
     event_types = sorted({template.event_type for template in catalogue})
+    known = frozenset(event_types)
     return [
-        report_template(template, council, letters=letters)
+        _with_withdrawals(report_template(template, council, letters=letters), template, known)
         for event_type in event_types
         for council in councils.values()
         if (template := _template_for(catalogue, council, event_type))
     ]
+
+
+def _with_withdrawals(
+    report: TemplateReport, template: Template, known: frozenset[str]
+) -> TemplateReport:
+    """A withdrawing event type the catalogue does not know could never withdraw anything."""
+    unknown = [
+        Finding(report.council, template.event_type, TEMPLATE, UNKNOWN_WITHDRAWAL, by)
+        for by in template.withdrawn_by
+        if by not in known
+    ]
+    if not unknown:
+        return report
+    return dataclasses.replace(report, findings=(*report.findings, *unknown))
 
 
 def _template_for(catalogue: Catalogue, council: Council, event_type: str) -> Template | None:

@@ -57,6 +57,8 @@ class Template:
     letter_page_limit: int = 2
     postage: str = "second"
     council: str | None = None
+    # Event types that withdraw this message while it still waits, for the same case.
+    withdrawn_by: tuple[str, ...] = ()
 
     @cached_property
     def compiled(self) -> tuple[JinjaTemplate, JinjaTemplate, JinjaTemplate]:
@@ -90,6 +92,7 @@ def parse_template(text: str, *, event_type: str, council: str | None = None) ->
             version=hashlib.sha256(text.encode()).hexdigest()[:12],
             council=council,
             personalisation=tuple(meta.pop("personalisation", ())),
+            withdrawn_by=tuple(meta.pop("withdrawn_by", ())),
             **meta,
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
@@ -106,6 +109,11 @@ class Catalogue:
         self._by_key: dict[tuple[str | None, str], Template] = {}
         for root in reversed(roots):  # later roots lose to earlier ones
             self._load(root)
+        withdraws: dict[str, set[str]] = {}
+        for template in self._by_key.values():
+            for by in template.withdrawn_by:
+                withdraws.setdefault(by, set()).add(template.event_type)
+        self._withdraws = {by: frozenset(types) for by, types in withdraws.items()}
 
     @classmethod
     def load(cls, template_dir: Path | None = None) -> Catalogue:
@@ -138,6 +146,10 @@ class Catalogue:
 
     def __iter__(self) -> Iterator[Template]:
         return iter(self._by_key.values())
+
+    def withdrawn_by(self, event_type: str) -> frozenset[str]:
+        """The templates (event types) that an event of ``event_type`` withdraws."""
+        return self._withdraws.get(event_type, frozenset())
 
     def topic_of(self, event_type: str) -> str | None:
         found = self._by_key.get((None, event_type))

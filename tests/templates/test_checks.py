@@ -424,3 +424,22 @@ def test_council_fixture_is_the_longer_name() -> None:
     """The SMS checks use the longest configured council name (Stratford-on-Avon)."""
     longest: Council = max(COUNCILS.values(), key=lambda c: len(c.name))
     assert longest is SDC
+
+
+def test_unknown_withdrawing_event_type_fails_the_check(tmp_path: Path) -> None:
+    """A template withdrawn by an event type the catalogue does not have fails the check,
+    naming that type; a known one passes."""
+    shipped = Path(__file__).parents[2] / "notifier/templates/catalogue"
+    for name in ("housing.repair-appointment.reminder", "housing.repair-appointment.cancelled"):
+        text = (shipped / f"{name}.md").read_text("utf-8")
+        (tmp_path / f"{name}.md").write_text(
+            text.replace("housing.repair-appointment.rebooked", "housing.repair.teleported")
+        )
+    findings = check_catalogue(Catalogue([tmp_path]), {"sdc": COUNCILS["sdc"]})
+    assert [(f.event_type, f.rule, f.detail) for f in findings] == [
+        (
+            "housing.repair-appointment.reminder",
+            "unknown-withdrawing-event-type",
+            "housing.repair.teleported",
+        )
+    ]

@@ -1,0 +1,174 @@
+"""Withdrawal: a notification still waiting is cancelled when its case moves on (an event whose
+type its template names, or the explicit control event); one already handed over is too late."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.errors import InvalidEvent, TemporaryFailure
+from notifier.events import WITHDRAW_TYPE, parse
+from notifier.messages import Message
+from notifier.model import Channel, Receipt, Status, may_move
+from notifier.processing import Ack, Delivery, Retry
+from tests.events import body, make_event
+from tests.test_processing import Rig
+
+CASE = "RP-2027-118406"
+REMINDER = {
+    "repair": "the leaking pipe under your kitchen sink",
+    "appointment_date": "2027-09-22",
+    "arrive_from": "2027-09-22T08:00:00",
+    "arrive_by": "2027-09-22T12:00:00",
+}
+
+
+def reminder() -> dict[str, Any]:
+    return make_event(
+        type="housing.repair-appointment.reminder", subject=CASE, personalisation=REMINDER
+    )
+
+
+def cancelled() -> dict[str, Any]:
+    return make_event(
+        type="housing.repair-appointment.cancelled",
+        subject=CASE,
+        personalisation={"repair": REMINDER["repair"], "appointment_date": "2027-09-22"},
+    )
+
+
+def withdraw(**what: Any) -> dict[str, Any]:
+    event = make_event(type=WITHDRAW_TYPE, subject=CASE)
+    del event["data"]["recipient"], event["data"]["personalisation"]
+    if what:
+        event["data"]["withdraw"] = what
+    return event
+
+
+async def waiting_reminder(rig: Rig) -> dict[str, Any]:
+    """A reminder whose email is waiting for a retry (the relay said 451 once)."""
+    calls = 0
+
+    async def busy_once(message: Message) -> Receipt:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise TemporaryFailure("smtp-451")
+        return Receipt(Status.SENT, provider_ref="fake")
+
+    rig.channels[Channel.EMAIL].handler = busy_once
+    event = reminder()
+    assert isinstance(await rig.processor.handle(Delivery(body(event))), Retry)
+    return event
+
+
+def statuses(rows: list[Any]) -> dict[str, Status]:
+    return {r.channel: r.status for r in rows}
+
+
+async def test_cancelled_appointment_withdraws_the_waiting_reminder(engine: AsyncEngine) -> None:
+    """The cancellation event cancels the reminder waiting for a retry (reason names the
+    withdrawing event, outcome published); when the reminder comes back, nothing is sent."""
+    rig = Rig(engine)
+    event = await waiting_reminder(rig)
+    cancel = cancelled()
+    assert await rig.processor.handle(Delivery(body(cancel))) == Ack("sent")
+    [row] = await rig.notifications.for_event(event["source"], event["id"])
+    assert (row.status, row.reason) == (Status.CANCELLED, f"withdrawn-by:{cancel['id']}")
+    assert ("notification.cancelled", row.id) in [
+        (o["type"], o["data"]["notification_id"])  # type: ignore[index]
+        for o in rig.outcomes()
+    ]
+    sent_before = len(rig.sent("email"))
+    assert await rig.processor.handle(Delivery(body(event), attempt=1)) == Ack("duplicate")
+    assert len(rig.sent("email")) == sent_before  # the cancellation's own email only
+
+
+async def test_control_event_withdraws_by_event_type(engine: AsyncEngine) -> None:
+    """notifier.notifications.withdraw with event_types cancels the matching waiting reminder
+    and is acked without a message of its own."""
+    rig = Rig(engine)
+    event = await waiting_reminder(rig)
+    sent_before = len(rig.sent("email"))
+    control = withdraw(event_types=["housing.repair-appointment.reminder"])
+    assert await rig.processor.handle(Delivery(body(control))) == Ack("withdrawn")
+    assert statuses(await rig.notifications.for_event(event["source"], event["id"])) == {
+        "email": Status.CANCELLED
+    }
+    assert len(rig.sent("email")) == sent_before
+
+
+async def test_control_event_for_another_event_type_or_id_changes_nothing(
+    engine: AsyncEngine,
+) -> None:
+    """A withdrawal naming another event type, or another event id, leaves the reminder waiting."""
+    rig = Rig(engine)
+    event = await waiting_reminder(rig)
+    for control in (withdraw(event_types=["planning.decision.issued"]), withdraw(event_id="x")):
+        assert await rig.processor.handle(Delivery(body(control))) == Ack("withdrawn")
+    assert statuses(await rig.notifications.for_event(event["source"], event["id"])) == {
+        "email": Status.CREATED
+    }
+
+
+async def test_withdrawal_of_another_councils_case_changes_nothing(engine: AsyncEngine) -> None:
+    """The same case reference at another council is another case."""
+    rig = Rig(engine)
+    event = await waiting_reminder(rig)
+    control = withdraw()
+    control["data"]["council"] = "wdc"
+    await rig.processor.handle(Delivery(body(control)))
+    assert statuses(await rig.notifications.for_event(event["source"], event["id"])) == {
+        "email": Status.CREATED
+    }
+
+
+async def test_withdrawal_after_the_send_is_too_late(engine: AsyncEngine) -> None:
+    """A reminder already handed to the provider stays sent; the outcome says too-late."""
+    rig = Rig(engine)
+    event = reminder()
+    assert await rig.processor.handle(Delivery(body(event))) == Ack("sent")
+    assert await rig.processor.handle(Delivery(body(withdraw()))) == Ack("withdrawn")
+    [row] = await rig.notifications.for_event(event["source"], event["id"])
+    assert row.status is Status.SENT
+    last = rig.outcomes()[-1]
+    assert (last["type"], last["data"]["reason"]) == (  # type: ignore[index]
+        "notification.sent",
+        "too-late",
+    )
+
+
+def test_control_event_needs_its_case() -> None:
+    """A withdrawal without a subject (the case reference) is an invalid event."""
+    control = withdraw()
+    del control["subject"]
+    with pytest.raises(InvalidEvent, match="schema"):
+        parse(json.dumps(control).encode())
+
+
+def test_withdraw_field_belongs_to_the_control_event_only() -> None:
+    """An ordinary case event carrying ``withdraw`` is invalid."""
+    event = make_event()
+    event["data"]["withdraw"] = {"event_id": "x"}
+    with pytest.raises(InvalidEvent, match="schema"):
+        parse(json.dumps(event).encode())
+
+
+@pytest.mark.parametrize(
+    ("current", "allowed"),
+    [
+        (Status.CREATED, True),
+        (Status.SENDING, False),
+        (Status.SENT, False),
+        (Status.DELIVERED, False),
+        (Status.SUPPRESSED, False),
+        (Status.CANCELLED, False),
+    ],
+)
+def test_only_a_waiting_notification_can_be_cancelled(current: Status, allowed: bool) -> None:
+    """cancelled is reached only from created, and is final."""
+    assert may_move(current, Status.CANCELLED) is allowed
+    assert may_move(Status.CANCELLED, Status.SENT) is False
