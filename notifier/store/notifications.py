@@ -220,13 +220,18 @@ class NotificationStore:
             )
         return int(result.rowcount or 0)
 
-    async def for_case(self, council: str, case_reference: str) -> Sequence[Notification]:
-        """Every notification of one case of one council, newest first."""
+    async def for_case(
+        self, council: str, case_reference: str, *, limit: int | None = None, offset: int = 0
+    ) -> Sequence[Notification]:
+        """The notifications of one case of one council, newest first (a page of them, given
+        ``limit`` and ``offset``)."""
         query = (
             select(*_COLUMNS)
             .where(notifications.c.council == council)
             .where(notifications.c.case_reference == case_reference)
-            .order_by(notifications.c.created_at.desc())
+            .order_by(notifications.c.created_at.desc(), notifications.c.id)
+            .limit(limit)
+            .offset(offset)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()

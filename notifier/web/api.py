@@ -23,7 +23,7 @@ from notifier.preferences.model import ACCESSIBLE_FORMATS, Preferences, replaced
 from notifier.preferences.store import PreferenceStore
 from notifier.preferences.validation import LANGUAGES, FieldError, check_customer
 from notifier.preferences.validation import customer_id as check_id
-from notifier.store.notifications import NotificationStore
+from notifier.store.notifications import Notification, NotificationStore
 from notifier.web.auth import ApiKey, KeyStore, council_key
 from notifier.web.problems import (
     Detail,
@@ -37,6 +37,7 @@ from notifier.web.problems import (
 )
 
 PATH = "/api/v1/councils/{council}/customers/{customer_id}"
+CASE_PATH = "/api/v1/councils/{council}/cases/{reference}/notifications"
 _DEFAULT_ORDER = [str(c) for c in DEFAULT_CHANNEL_ORDER]
 
 
@@ -164,6 +165,14 @@ class NotificationList(BaseModel):
     notifications: list[NotificationOut]
 
 
+class CaseNotificationList(BaseModel):
+    council: str
+    case_reference: str
+    offset: int = Field(description="How many newer notifications were skipped")
+    next_offset: int | None = Field(description="The offset of the next page; null on the last")
+    notifications: list[NotificationOut]
+
+
 # The PUT reads its own body (to report every broken field at once), so FastAPI cannot see its
 # model: the request body is described here instead.
 _CUSTOMER_BODY = request_body(CustomerIn)
@@ -247,6 +256,35 @@ def router(  # noqa: C901
             raise HTTPException(404, "Not Found")
         return Response(status_code=204)
 
+    async def described(row: Notification) -> NotificationOut:
+        """One notification with its status history, without contact details."""
+        history = await notifications.history(row.id)
+        return NotificationOut(
+            id=row.id,
+            event_source=row.event_source,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            case_reference=row.case_reference,
+            channel=row.channel,
+            template=row.template,
+            template_version=row.template_version,
+            status=str(row.status),
+            reason=row.reason,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            history=[
+                StatusChange(
+                    status=str(h.status),
+                    at=h.at,
+                    source=h.source,
+                    reason=h.reason,
+                    applied=h.applied,
+                )
+                for h in history
+            ],
+        )
+
     @api.get(f"{PATH}/notifications", response_model=NotificationList, responses=errors)
     async def list_notifications(
         council: str,
@@ -258,36 +296,27 @@ def router(  # noqa: C901
         rows = await notifications.for_customer(council, customer_id, limit=limit)
         if not rows and await preferences.get(council, customer_id) is None:
             raise HTTPException(404, "Not Found")
-        listed = []
-        for row in rows:
-            history = await notifications.history(row.id)
-            listed.append(
-                NotificationOut(
-                    id=row.id,
-                    event_source=row.event_source,
-                    event_id=row.event_id,
-                    event_type=row.event_type,
-                    case_reference=row.case_reference,
-                    channel=row.channel,
-                    template=row.template,
-                    template_version=row.template_version,
-                    status=str(row.status),
-                    reason=row.reason,
-                    attempts=row.attempts,
-                    created_at=row.created_at,
-                    updated_at=row.updated_at,
-                    history=[
-                        StatusChange(
-                            status=str(h.status),
-                            at=h.at,
-                            source=h.source,
-                            reason=h.reason,
-                            applied=h.applied,
-                        )
-                        for h in history
-                    ],
-                )
-            )
+        listed = [await described(row) for row in rows]
         return NotificationList(council=council, customer_id=customer_id, notifications=listed)
+
+    @api.get(CASE_PATH, response_model=CaseNotificationList, responses=errors)
+    async def case_notifications(
+        council: str,
+        reference: str,
+        key: Authorised,
+        limit: int = Query(50, ge=1, le=200, description="At most this many, newest first"),
+        offset: int = Query(0, ge=0, description="Skip this many newer ones (the next page)"),
+    ) -> CaseNotificationList:
+        """What was sent about one case, newest first: every notification of the case (each
+        event and each channel tried), with its template, version and status history."""
+        rows = await notifications.for_case(council, reference, limit=limit + 1, offset=offset)
+        page = [await described(row) for row in rows[:limit]]
+        return CaseNotificationList(
+            council=council,
+            case_reference=reference,
+            offset=offset,
+            next_offset=offset + limit if len(rows) > limit else None,
+            notifications=page,
+        )
 
     return api

@@ -371,3 +371,46 @@ async def test_openapi_document_lists_every_answer_with_its_body(
         for part in json.dumps(document).split('"$ref": "#/components/schemas/')[1:]
     ]
     assert set(refs) <= set(schemas)
+
+
+async def test_case_history_lists_what_was_sent_about_a_case_page_by_page(
+    client: httpx.AsyncClient, sdc_key: str, wdc_key: str, engine: AsyncEngine
+) -> None:
+    """GET .../cases/{reference}/notifications: the case's notifications newest first with
+    their history, in pages, no contact details; another case and another council's key see
+    none of them."""
+    records = NotificationStore(engine)
+    for n in range(3):
+        row = await records.create(
+            NewNotification(
+                event_source="/councils/sdc/repairs",
+                event_id=f"e-{n}",
+                event_type="housing.repair-appointment.reminder",
+                council="sdc",
+                channel="sms",
+                case_reference="RP-1",
+                recipient="+447700900123",
+                template="housing.repair-appointment.reminder",
+            )
+        )
+        assert row is not None
+    case = "/api/v1/councils/sdc/cases/RP-1/notifications"
+    first = (await client.get(f"{case}?limit=2", headers=bearer(sdc_key))).json()
+    assert (first["case_reference"], first["next_offset"], len(first["notifications"])) == (
+        "RP-1",
+        2,
+        2,
+    )
+    rest = (await client.get(f"{case}?limit=2&offset=2", headers=bearer(sdc_key))).json()
+    assert (rest["next_offset"], len(rest["notifications"])) == (None, 1)
+    ids = [n["event_id"] for n in first["notifications"] + rest["notifications"]]
+    assert sorted(ids) == ["e-0", "e-1", "e-2"]
+    assert [h["status"] for h in rest["notifications"][0]["history"]] == ["created"]
+    assert "+447700900123" not in json.dumps([first, rest])
+    other = await client.get(
+        "/api/v1/councils/sdc/cases/RP-2/notifications", headers=bearer(sdc_key)
+    )
+    assert other.json()["notifications"] == []
+    foreign = await client.get(case.replace("sdc", "wdc"), headers=bearer(sdc_key))
+    assert foreign.status_code == 404
+    assert (await client.get(case, headers=bearer(wdc_key))).status_code == 404
