@@ -17,7 +17,7 @@ from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
 from notifier.http import create_app
-from notifier.jobs import scheduled_jobs
+from notifier.jobs import release_scheduled, scheduled_jobs
 from notifier.lifecycle import Lifecycle
 from notifier.model import Channel, Council
 from notifier.outcomes import OutcomeSink
@@ -28,6 +28,7 @@ from notifier.settings import EmailProvider, LetterProvider, Settings, SmsProvid
 from notifier.store import migrate
 from notifier.store.database import create_engine, ping
 from notifier.store.notifications import NotificationStore
+from notifier.store.scheduled import ScheduledStore
 from notifier.supervisor import supervise_workers
 from notifier.templates.source import Catalogue
 from notifier.web.tokens import Links
@@ -74,6 +75,7 @@ class Service:
         self.engine: AsyncEngine = create_engine(settings.store.database_url.get_secret_value())
         self.notifications = NotificationStore(self.engine)
         self.preferences = PreferenceStore(self.engine)
+        self.scheduled = ScheduledStore(self.engine)
         self.channels = build_channels(settings, self.engine)
         self.links = Links.from_settings(
             settings.links, settings.http, development=settings.store.is_sqlite
@@ -95,6 +97,7 @@ class Service:
             preferences_link=self.links.preferences_link,
             unsubscribe_link=self.links.unsubscribe_link,
             allow_fiction_range=self.settings.sms.allow_fiction_range,
+            scheduled=self.scheduled,
         )
 
     def http_app(self) -> FastAPI:
@@ -199,6 +202,8 @@ class Service:
                         max_deliveries=self.settings.worker.max_deliveries,
                     )
                     await consumer.start()
+                    release = release_scheduled(self.scheduled, self.broker.release)
+                    tasks.append(asyncio.create_task(release))
                 log.info(
                     "service.started",
                     worker=worker,

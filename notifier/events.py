@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -14,6 +14,8 @@ import jsonschema
 from notifier.errors import InvalidEvent
 
 ACCEPTED_CONTENT_TYPES = frozenset({"application/cloudevents+json", "application/json", ""})
+# The furthest ahead an event may ask to be sent.
+MAX_SEND_AFTER = timedelta(days=366)
 # The control event that withdraws waiting notifications of a case (docs/events.md).
 WITHDRAW_TYPE = "notifier.notifications.withdraw"
 
@@ -53,6 +55,7 @@ class CaseEvent:
     urgent: bool = False
     postage: str | None = None
     withdraw: Withdraw | None = None  # only on the control event WITHDRAW_TYPE
+    send_after: datetime | None = None  # data.send_after: not before this time (aware)
 
 
 @cache
@@ -115,10 +118,28 @@ def from_document(document: Any) -> CaseEvent:
         time=_parse_time(document.get("time")),
         urgent=bool(data.get("urgent", False)),
         postage=data.get("postage"),
+        send_after=_send_after(data.get("send_after"), document.get("time")),
         withdraw=Withdraw(tuple(withdraw.get("event_types", ())), withdraw.get("event_id"))
         if document["type"] == WITHDRAW_TYPE
         else None,
     )
+
+
+def _send_after(value: str | None, published: str | None) -> datetime | None:
+    """``data.send_after`` as an aware time: RFC 3339 needs its offset; more than a year after
+    the event (or after now, for an event without a time) is refused."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidEvent("invalid-send-after", "data/send_after: not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise InvalidEvent("invalid-send-after", "data/send_after: the time has no offset")
+    start = _parse_time(published) or datetime.now(UTC)
+    if moment - start > MAX_SEND_AFTER:
+        raise InvalidEvent("send-after-too-far", "data/send_after: more than a year ahead")
+    return moment
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -4,7 +4,7 @@ the polling of print reports. Run once per deployment (the service process, not 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.outcomes import OutcomeSink
 from notifier.settings import LetterProvider, LetterSettings
 from notifier.store.notifications import NotificationStore
+from notifier.store.scheduled import ScheduledEvent, ScheduledStore
 
 log = structlog.get_logger("notifier.jobs")
 
@@ -32,6 +33,29 @@ async def purge_periodically(
                 log.info("retention.purged", count=purged)
         except Exception as exc:
             log.warning("retention.purge_failed", error=type(exc).__name__)
+        await asyncio.sleep(every)
+
+
+# Often, so a send time is kept to the second; the query is one indexed look-up.
+RELEASE_EVERY = 1.0
+
+
+async def release_scheduled(
+    store: ScheduledStore,
+    publish: Callable[[ScheduledEvent], Awaitable[None]],
+    *,
+    every: float = RELEASE_EVERY,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Put events whose send time has come back on the work queue, every ``every`` seconds.
+    Every worker process runs this; each kept event is released by one of them."""
+    while True:
+        try:
+            released = await store.release_due(clock(), publish)
+            if released:
+                log.info("scheduled.released", count=released)
+        except Exception as exc:
+            log.warning("scheduled.release_failed", error=type(exc).__name__)
         await asyncio.sleep(every)
 
 

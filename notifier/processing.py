@@ -28,6 +28,7 @@ from notifier.planning import LinkMaker, Plan, plan
 from notifier.preferences.store import PreferenceStore
 from notifier.retries import RetryPolicy
 from notifier.store.notifications import NewNotification, Notification
+from notifier.store.scheduled import ScheduledEvent, ScheduledStore
 from notifier.templates.source import Catalogue
 
 log = structlog.get_logger("notifier.processing")
@@ -122,6 +123,7 @@ class Processor:
         preferences_link: LinkMaker | None = None,
         unsubscribe_link: LinkMaker | None = None,
         allow_fiction_range: bool = False,
+        scheduled: ScheduledStore | None = None,
     ) -> None:
         self.catalogue = catalogue
         self._known_types = frozenset(catalogue.event_types())
@@ -133,6 +135,7 @@ class Processor:
         self.retries = retries
         self.clock = clock
         self.allow_fiction_range = allow_fiction_range
+        self.scheduled = scheduled
         self.links = {
             k: v
             for k, v in (
@@ -188,6 +191,10 @@ class Processor:
         )
         if decided.suppression is not None:
             return await self._suppress(event, decided, existing, replay)
+        if event.send_after is not None and event.send_after > now:
+            waiting = await self._schedule(event, decided, existing, delivery, now)
+            if waiting is not None:
+                return waiting
         if replay:  # preferences may have changed while it waited: close channels now unused
             await self._close_pending(existing, decided.order, "preferences-changed")
         return await self._deliver(event, decided, existing, replay, delivery.attempt, now)
@@ -291,6 +298,50 @@ class Processor:
         await self.lifecycle.announce(row)
         return Ack("suppressed")
 
+    async def _schedule(
+        self,
+        event: events.CaseEvent,
+        decided: Plan,
+        existing: Mapping[str, Notification],
+        delivery: Delivery,
+        now: datetime,
+    ) -> Verdict | None:
+        """Record the notification now, on the first usable channel, waiting for its send time;
+        it is planned again (with the preferences as they are then) when that time comes. A wait
+        the broker can hold goes through a delay queue; a longer one is kept in the database for
+        the release job, and so does one shorter than the shortest delay queue (which would
+        overshoot it). None when no channel is usable: the failures are recorded at once."""
+        assert event.send_after is not None
+        channel = next((c for c in decided.order if c in decided.drafts), None)
+        if channel is None:
+            return None
+        row = existing.get(channel)
+        if row is None:
+            new = dataclasses.replace(
+                self._new(event, decided, channel), waits_until=event.send_after
+            )
+            row = await self.lifecycle.create(new)
+            if row is None:
+                return Ack("duplicate")
+        elif row.status is not Status.CREATED:
+            return None  # withdrawn or handled already: the usual steps say what to do
+        await self.lifecycle.note(row, source="policy", reason="scheduled")
+        wait = (event.send_after - now).total_seconds()
+        delays = self.retries.delays
+        if self.scheduled is None or min(delays) <= wait <= max(delays):
+            return Retry(wait, "scheduled", str(channel), counts=False)
+        await self.scheduled.keep(
+            ScheduledEvent(
+                event.source,
+                event.id,
+                event.council,
+                event.send_after,
+                delivery.body,
+                delivery.content_type,
+            )
+        )
+        return Ack("scheduled")
+
     async def _withdraw(
         self, event: events.CaseEvent, templates: tuple[str, ...], event_id: str | None
     ) -> None:
@@ -307,7 +358,7 @@ class Processor:
         ]
         letters = [r.id for r in candidates if r.channel == Channel.LETTER]
         batched = await self.notifications.in_print_batch(letters)
-        reason = f"withdrawn-by:{event.id}"
+        reason = f"withdrawn-by:{event.id}"[:100]  # the reason column's width
         for row in candidates:
             if row.status is Status.CREATED and row.id not in batched:
                 await self.lifecycle.move(row, Status.CANCELLED, source="withdrawal", reason=reason)

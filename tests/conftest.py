@@ -84,7 +84,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
             await conn.execute(
                 text(
                     "TRUNCATE status_history, notifications, customers, customer_audit, api_keys,"
-                    " letter_batches, letter_spool"
+                    " letter_batches, letter_spool, scheduled_events"
                     " CASCADE"
                 )
             )

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +271,28 @@ async def test_unusable_details_fall_back_to_post_and_texts_go_in_e164(
     assert pdf.name == f"{rows['letter'].id}.pdf"
     assert (sms.channel, str(sms.status), text.name) == ("sms", "sent", f"{sms.id}.json")
     assert "7946" not in service.logs() and "456789" not in service.logs()
+
+
+async def test_send_after_three_seconds_goes_out_at_three_seconds_not_before(
+    service: ServiceProcess, amqp_url: str
+) -> None:
+    """Through the running service: an event due in 3 s is recorded at once as waiting, and
+    its email reaches the outbox no sooner than its send time (released from the database)."""
+    service.start()
+    await service.wait_ready()
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    event = make_event()
+    event["data"]["send_after"] = due.isoformat()
+    await publish_raw(amqp_url, [event])
+    [eml] = await wait_for_files(service.outbox / "email", 1, timeout=15.0)
+    assert datetime.now(UTC) >= due
+    engine = create_engine(service.database_url)
+    try:
+        await service.wait_processed(2)  # the first run (scheduled), then the released one
+        [row] = await NotificationStore(engine).for_event(event["source"], event["id"])
+        assert eml.name == f"{row.id}.eml"
+        reasons = [(h.status, h.reason) for h in await NotificationStore(engine).history(row.id)]
+        assert reasons[:2] == [("created", None), ("created", "scheduled")]
+        assert reasons[-1][0] == "sent"
+    finally:
+        await engine.dispose()

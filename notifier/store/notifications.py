@@ -51,6 +51,7 @@ class NewNotification:
     postage: str | None = None
     status: Status = Status.CREATED
     reason: str | None = None
+    waits_until: datetime | None = None  # a later send time it waits for (data.send_after)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

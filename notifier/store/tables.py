@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -98,6 +99,8 @@ notifications = Table(
     Column("pages", Integer),
     Column("postage", String(10)),
     Column("attempts", Integer, nullable=False, default=0),
+    # When a notification waits for a later send time (data.send_after), the time it waits for.
+    Column("waits_until", DateTime(timezone=True)),
     # Personal data: purged after the retention period, the rest stays.
     Column("recipient", Text),
     Column("purged_at", DateTime(timezone=True)),
@@ -166,3 +169,19 @@ letter_spool = Table(
     Column("batch_id", String(36), ForeignKey("letter_batches.id")),
 )
 Index("ix_letter_spool_batch", letter_spool.c.batch_id)
+
+
+# Events whose send time is further off than the broker should hold a message: kept here (the
+# event as published: personal data) until the release job puts them back on the work queue.
+scheduled_events = Table(
+    "scheduled_events",
+    metadata,
+    Column("event_source", String(500), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("council", String(40), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", String(100)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_scheduled_events_due_at", scheduled_events.c.due_at)

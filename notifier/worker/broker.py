@@ -10,7 +10,9 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
 from notifier import metrics
 from notifier.settings import WorkerSettings
-from notifier.worker.topology import Topology, declare
+from notifier.store.scheduled import ScheduledEvent
+from notifier.worker.settlement import RETRY_REASON_HEADER
+from notifier.worker.topology import EVENTS, Topology, declare
 
 
 class Broker:
@@ -75,6 +77,22 @@ class Broker:
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
             routing_key=routing_key,
+        )
+
+    async def release(self, event: ScheduledEvent) -> None:
+        """Put a kept event back on the work queue (confirmed), marked as come back from a wait
+        so the worker treats it as a replay of what it recorded when the event first came."""
+        if self.topology is None:
+            raise RuntimeError("broker not connected")
+        assert self.channel is not None
+        await self.channel.default_exchange.publish(
+            aio_pika.Message(
+                body=event.body,
+                content_type=event.content_type,
+                headers={RETRY_REASON_HEADER: "scheduled"},
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=EVENTS,
         )
 
     async def close(self) -> None:
