@@ -4,7 +4,8 @@
     ├── ConfigurationError            settings that cannot work; raised at start-up
     ├── InvalidEvent                  the event can never be processed: dead-letter, never retry
     │     (reason: invalid-json | schema | unknown-event-type | unknown-council
-    │              | missing-personalisation | template-error)
+    │              | missing-personalisation | template-error | invalid-send-after
+    │              | send-after-too-far)
     └── DeliveryFailure               one channel could not take one message
           ├── PermanentFailure        this recipient can never get it on this channel: fall back
           │     └── OptedOut          the resident told the provider to stop (SMS STOP)
