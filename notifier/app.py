@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
+from notifier.evidence import FolderEvidence
 from notifier.http import create_app
 from notifier.jobs import release_scheduled, scheduled_jobs
 from notifier.lifecycle import Lifecycle
@@ -76,6 +77,7 @@ class Service:
         self.notifications = NotificationStore(self.engine)
         self.preferences = PreferenceStore(self.engine)
         self.scheduled = ScheduledStore(self.engine)
+        self.evidence = FolderEvidence(settings.store.evidence_dir)
         self.channels = build_channels(settings, self.engine)
         self.links = Links.from_settings(
             settings.links, settings.http, development=settings.store.is_sqlite
@@ -98,6 +100,8 @@ class Service:
             unsubscribe_link=self.links.unsubscribe_link,
             allow_fiction_range=self.settings.sms.allow_fiction_range,
             scheduled=self.scheduled,
+            evidence=self.evidence,
+            evidence_years=self.settings.store.evidence_years,
         )
 
     def http_app(self) -> FastAPI:
@@ -122,6 +126,7 @@ class Service:
             councils=self.councils,
             links=self.links,
             allow_fiction_range=self.settings.sms.allow_fiction_range,
+            evidence=self.evidence,
         )
 
     def _webhook_routers(self) -> list[APIRouter]:

@@ -56,6 +56,13 @@ BROKER_CONNECTED = Gauge(
 )
 
 
+EVIDENCE_FAILURES = Counter(
+    "notifier_evidence_failures_total",
+    "Statutory notices sent whose evidence of service could not be kept.",
+    registry=REGISTRY,
+)
+
+
 def exposition() -> bytes:
     """The current metrics in the Prometheus text format."""
     return generate_latest(REGISTRY)
@@ -66,6 +73,7 @@ __all__ = [
     "CONTENT_TYPE",
     "DEAD_LETTERS",
     "EVENTS",
+    "EVIDENCE_FAILURES",
     "IN_FLIGHT",
     "NOTIFICATIONS",
     "PROCESSED",

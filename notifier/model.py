@@ -85,6 +85,9 @@ class Receipt:
     status: Status
     provider_ref: str | None = None
     fragments: int | None = None
+    # The exact bytes handed to the provider (the signed email, the text message as posted, the
+    # letter's PDF): kept as evidence of service for statutory notices, dropped otherwise.
+    content: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -21,9 +21,10 @@ import structlog
 from notifier import events, metrics
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.errors import DeliveryFailure, InvalidEvent, OptedOut, PermanentFailure
+from notifier.evidence import Evidence, EvidenceConflict, FolderEvidence
 from notifier.lifecycle import Lifecycle
 from notifier.messages import SmsMessage
-from notifier.model import Channel, Council, Status
+from notifier.model import Channel, Council, Receipt, Status
 from notifier.planning import LinkMaker, Plan, plan
 from notifier.preferences.store import PreferenceStore
 from notifier.retries import RetryPolicy
@@ -107,6 +108,14 @@ def _every_channel_failed(last: DeliveryFailure | None) -> Verdict:
     return Ack("failed")
 
 
+def _years_after(moment: datetime, years: int) -> datetime:
+    """The same day ``years`` later (28 February for a 29th in a year that has none)."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
+
+
 class Processor:
     """Turns one delivery into sent messages, durable records and a verdict."""
 
@@ -124,6 +133,8 @@ class Processor:
         unsubscribe_link: LinkMaker | None = None,
         allow_fiction_range: bool = False,
         scheduled: ScheduledStore | None = None,
+        evidence: FolderEvidence | None = None,
+        evidence_years: int = 6,
     ) -> None:
         self.catalogue = catalogue
         self._known_types = frozenset(catalogue.event_types())
@@ -136,6 +147,8 @@ class Processor:
         self.clock = clock
         self.allow_fiction_range = allow_fiction_range
         self.scheduled = scheduled
+        self.evidence = evidence
+        self.evidence_years = evidence_years
         self.links = {
             k: v
             for k, v in (
@@ -262,6 +275,8 @@ class Processor:
                 await self.preferences.opt_out_sms([message.to], opted_out=True, actor="twilio")
             return None, failure
         metrics.SEND_SECONDS.labels(channel=str(channel)).observe(time.perf_counter() - started)
+        if decided.template.statutory and receipt.content is not None:
+            await self._keep_evidence(row, receipt)
         await self.lifecycle.move(
             row,
             receipt.status,
@@ -297,6 +312,33 @@ class Processor:
             return Ack("duplicate")
         await self.lifecycle.announce(row)
         return Ack("suppressed")
+
+    async def _keep_evidence(self, row: Notification, receipt: Receipt) -> None:
+        """The statutory notice's exact bytes, kept write-once before its record. It has gone
+        already, so a store that fails is logged and counted for the on-call, not retried."""
+        if self.evidence is None or receipt.content is None:
+            return
+        now = self.clock()
+        record = Evidence(
+            notification_id=row.id,
+            council=row.council,
+            case_reference=row.case_reference,
+            event_source=row.event_source,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            template=row.template,
+            template_version=row.template_version,
+            channel=row.channel,
+            provider_ref=receipt.provider_ref,
+            status=str(receipt.status),
+            sent_at=now,
+            keep_until=_years_after(now, self.evidence_years),
+        )
+        try:
+            await self.evidence.keep(record, receipt.content)
+        except (OSError, EvidenceConflict) as exc:
+            metrics.EVIDENCE_FAILURES.inc()
+            log.error("evidence.keep_failed", error=type(exc).__name__)
 
     async def _schedule(
         self,

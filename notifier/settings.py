@@ -124,6 +124,9 @@ class StoreSettings(Part):
         SecretStr("sqlite+aiosqlite:///./var/notifier.db"), validation_alias="NOTIFIER_DATABASE_URL"
     )
     retention_days: int = Field(7, ge=1, le=3650, validation_alias="NOTIFIER_RETENTION_DAYS")
+    # Evidence of service for statutory notices: where, and for how many years.
+    evidence_dir: Path = Field(Path("./var/evidence"), validation_alias="NOTIFIER_EVIDENCE_DIR")
+    evidence_years: int = Field(6, ge=1, le=100, validation_alias="NOTIFIER_EVIDENCE_YEARS")
 
     @property
     def is_sqlite(self) -> bool:

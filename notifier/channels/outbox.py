@@ -8,6 +8,7 @@ atomically (a temporary file, flushed to disk, then renamed into place).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ class _Outbox:
             await asyncio.to_thread(write_atomically, path, data)
         except OSError as exc:
             raise TechnicalFailure("outbox-write-failed", type(exc).__name__) from None
-        return Receipt(status=Status.SENT, provider_ref=path.name)
+        return Receipt(status=Status.SENT, provider_ref=path.name, content=data)
 
     async def aclose(self) -> None:
         return None
@@ -79,7 +80,7 @@ class SmsOutbox(_Outbox):
             "fragments": message.fragments,
         }
         receipt = await self._write(message.notification_id, json.dumps(document).encode())
-        return Receipt(receipt.status, receipt.provider_ref, message.fragments)
+        return dataclasses.replace(receipt, fragments=message.fragments)
 
 
 class LetterOutbox(_Outbox):

@@ -283,7 +283,7 @@ class SmtpChannel:
                 failure = failure_for(exc, attempt.stage)
         if failure is not None:
             raise failure
-        return Receipt(status=Status.SENT, provider_ref=wire.message_id)
+        return Receipt(status=Status.SENT, provider_ref=wire.message_id, content=wire.data)
 
     async def _deliver(self, attempt: _Attempt, data: bytes) -> None:
         conn = await self._checkout(attempt)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,8 @@ from notifier.settings import SmsSettings
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 OPTED_OUT = "opted-out"
+# The SDK's keyword for each sender field -> its name in the form Twilio receives.
+_FORM_NAMES = {"from_": "From", "messaging_service_sid": "MessagingServiceSid"}
 # Where the web app receives Twilio's status callbacks, below NOTIFIER_PUBLIC_URL.
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
@@ -179,7 +182,12 @@ class TwilioChannel:
         if self._throttle is not None:
             await self._throttle.acquire(max(1, message.fragments))
         sid = await self._create(fields)
-        return Receipt(status=Status.SENDING, provider_ref=sid, fragments=message.fragments)
+        posted = json.dumps(
+            {"To": to, "Body": message.body, **{_FORM_NAMES[k]: v for k, v in sender.items()}}
+        ).encode()
+        return Receipt(
+            status=Status.SENDING, provider_ref=sid, fragments=message.fragments, content=posted
+        )
 
     async def _create(self, fields: dict[str, Any]) -> str | None:
         """POST the Message and return its SID; every failure leaves as a DeliveryFailure."""

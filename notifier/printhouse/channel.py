@@ -10,6 +10,7 @@ and spooled, and stays ``created`` until the next dispatch hands its batch over
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -62,7 +63,7 @@ class SpoolingLetterChannel:
             await self.spool.add(record, letter.pdf, self.clock())
         except OSError as exc:
             raise TechnicalFailure("spool-write-failed", type(exc).__name__) from None
-        return receipt
+        return dataclasses.replace(receipt, content=letter.pdf)
 
     async def aclose(self) -> None:
         if self.owns_engine:

@@ -9,6 +9,7 @@ at once, unknown ones with the rest (docs/preferences.md).
 
 # No ``from __future__ import annotations``: FastAPI must see the route functions' annotations,
 # which name a dependency local to ``router()``.
+import asyncio
 from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from notifier.evidence import FolderEvidence
 from notifier.model import DEFAULT_CHANNEL_ORDER
 from notifier.preferences.model import ACCESSIBLE_FORMATS, Preferences, replaced
 from notifier.preferences.store import PreferenceStore
@@ -38,6 +40,7 @@ from notifier.web.problems import (
 
 PATH = "/api/v1/councils/{council}/customers/{customer_id}"
 CASE_PATH = "/api/v1/councils/{council}/cases/{reference}/notifications"
+EVIDENCE_PATH = "/api/v1/councils/{council}/notifications/{notification_id}/evidence"
 _DEFAULT_ORDER = [str(c) for c in DEFAULT_CHANNEL_ORDER]
 
 
@@ -186,6 +189,7 @@ def router(  # noqa: C901
     keys: KeyStore,
     topics: Collection[str],
     allow_fiction_range: bool = False,
+    evidence: FolderEvidence | None = None,
 ) -> APIRouter:
     """The customers API, bound to its stores and the catalogue's topics."""
     api = APIRouter(route_class=ProblemRoute, tags=["customers"])
@@ -298,6 +302,32 @@ def router(  # noqa: C901
             raise HTTPException(404, "Not Found")
         listed = [await described(row) for row in rows]
         return NotificationList(council=council, customer_id=customer_id, notifications=listed)
+
+    @api.get(
+        EVIDENCE_PATH,
+        response_class=Response,
+        responses={
+            **errors,
+            200: {"content": {"application/zip": {}}, "description": "The evidence bundle"},
+        },
+    )
+    async def notification_evidence(
+        council: str, notification_id: str, key: Authorised
+    ) -> Response:
+        """Evidence of service of one statutory notice: a zip of the exact bytes sent, its
+        manifest (hash, template version, channel, provider reference, status at sending) and
+        its status now. 404 when the notification is not this council's or left no evidence."""
+        row = await notifications.get(notification_id)
+        if row is None or row.council != council or evidence is None:
+            raise HTTPException(404, "Not Found")
+        bundle = await asyncio.to_thread(evidence.bundle, council, {row.id: str(row.status)})
+        if bundle is None:
+            raise HTTPException(404, "Not Found")
+        return Response(
+            bundle,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="evidence-{row.id}.zip"'},
+        )
 
     @api.get(CASE_PATH, response_model=CaseNotificationList, responses=errors)
     async def case_notifications(

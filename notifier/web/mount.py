@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.evidence import FolderEvidence
 from notifier.model import Council
 from notifier.preferences.store import PreferenceStore
 from notifier.store.notifications import NotificationStore
@@ -25,6 +26,7 @@ def preference_routers(
     councils: Mapping[str, Council],
     links: Links,
     allow_fiction_range: bool,
+    evidence: FolderEvidence | None = None,
 ) -> list[APIRouter]:
     """``allow_fiction_range``: the SMS part's resolved rule for Ofcom's drama numbers."""
     preferences = PreferenceStore(engine)
@@ -36,6 +38,7 @@ def preference_routers(
             keys=KeyStore(engine),
             topics=frozenset(topics),
             allow_fiction_range=allow_fiction_range,
+            evidence=evidence,
         ),
         pages.router(preferences=preferences, links=links, councils=councils, topics=topics),
     ]

@@ -9,6 +9,7 @@ names no part of the recipient, in its text or in any log line; and can be close
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
@@ -32,6 +33,7 @@ from tests.fakes.smtp import FakeSmtpServer
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 COUNCIL = load_councils()["sdc"]
+FORM_FIELDS = ("To", "Body", "From", "MessagingServiceSid")
 # Distinctive details: none of them may appear in a failure's text or a log line.
 EMAIL = "contract.resident@example.org"
 REFUSED_EMAIL = "refused.resident@example.org"
@@ -77,6 +79,8 @@ class Case:
     unreachable: Message
     secrets: tuple[str, ...]
     accepted: frozenset[Status]
+    # What the far end holds after the good message: the bytes the receipt must carry.
+    handed_over: Callable[[], bytes] = lambda: b""
 
 
 Factory = Callable[[Path, AsyncEngine], Awaitable[tuple[Case, Callable[[], Awaitable[None]]]]]
@@ -91,6 +95,7 @@ async def email_outbox(
         dataclasses.replace(EMAIL_MESSAGE, to="not an address"),
         ("not an address",),
         frozenset({Status.SENT}),
+        lambda: (tmp / "email/n-contract.eml").read_bytes(),
     )
     return case, _nothing
 
@@ -102,6 +107,7 @@ async def sms_outbox(tmp: Path, engine: AsyncEngine) -> tuple[Case, Callable[[],
         dataclasses.replace(SMS_MESSAGE, to=LANDLINE),
         (LANDLINE, "7946"),
         frozenset({Status.SENT}),
+        lambda: (tmp / "sms/n-contract.json").read_bytes(),
     )
     return case, _nothing
 
@@ -115,6 +121,7 @@ async def letter_outbox(
         dataclasses.replace(LETTER_MESSAGE, address=NOWHERE),
         ("Contract Street", "Contract Resident"),
         frozenset({Status.SENT}),
+        lambda: (tmp / "letter/n-contract.pdf").read_bytes(),
     )
     return case, _nothing
 
@@ -132,6 +139,7 @@ async def smtp(tmp: Path, engine: AsyncEngine) -> tuple[Case, Callable[[], Await
         dataclasses.replace(EMAIL_MESSAGE, to=REFUSED_EMAIL),
         (REFUSED_EMAIL, "refused.resident"),
         frozenset({Status.SENT}),
+        lambda: server.messages[-1].data,
     )
 
     async def stop() -> None:
@@ -156,6 +164,9 @@ async def twilio(tmp: Path, engine: AsyncEngine) -> tuple[Case, Callable[[], Awa
         dataclasses.replace(SMS_MESSAGE, to=LANDLINE),
         (LANDLINE, "7946"),
         frozenset({Status.SENDING}),
+        lambda: json.dumps(
+            {k: v for k, v in fake.requests[-1].form.items() if k in FORM_FIELDS}
+        ).encode(),
     )
 
     async def stop() -> None:
@@ -165,12 +176,14 @@ async def twilio(tmp: Path, engine: AsyncEngine) -> tuple[Case, Callable[[], Awa
 
 
 async def spool(tmp: Path, engine: AsyncEngine) -> tuple[Case, Callable[[], Awaitable[None]]]:
+    spooled = Spool(engine, tmp / "spool")
     case = Case(
-        SpoolingLetterChannel(Spool(engine, tmp / "spool")),
+        SpoolingLetterChannel(spooled),
         LETTER_MESSAGE,
         dataclasses.replace(LETTER_MESSAGE, notification_id="n-other", address=NOWHERE),
         ("Contract Street", "Contract Resident"),
         frozenset({Status.CREATED}),
+        lambda: spooled.pdf_path("n-contract").read_bytes(),
     )
     return case, _nothing
 
@@ -221,6 +234,18 @@ async def test_adapter_takes_its_kind_and_returns_a_receipt(case: Case) -> None:
     """Its kind of message is taken and answered with a receipt in an accepting status."""
     receipt = await case.channel.send(case.good)
     assert receipt.status in case.accepted
+
+
+async def test_receipt_carries_the_exact_bytes_handed_over(case: Case) -> None:
+    """The receipt's content is what reached the far end (the evidence of service for a
+    statutory notice is taken from it)."""
+    receipt = await case.channel.send(case.good)
+    assert receipt.content is not None
+    far_end = case.handed_over()
+    if far_end.startswith(b"{"):  # a JSON document: the same fields, in any order
+        assert json.loads(receipt.content) == json.loads(far_end)
+    else:
+        assert receipt.content.replace(b"\r\n", b"\n") == far_end.replace(b"\r\n", b"\n")
 
 
 async def test_adapter_refuses_another_kind_as_a_wiring_bug(case: Case) -> None:
