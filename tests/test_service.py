@@ -19,6 +19,7 @@ from notifier.preferences.store import PreferenceStore
 from notifier.store.database import create_engine
 from notifier.store.notifications import NotificationStore
 from notifier.store.tables import notifications
+from notifier.web.auth import KeyStore
 from tests.events import make_event
 from tests.service import ServiceProcess, bind_outcomes, drain, publish_raw
 
@@ -296,3 +297,60 @@ async def test_send_after_three_seconds_goes_out_at_three_seconds_not_before(
         assert reasons[-1][0] == "sent"
     finally:
         await engine.dispose()
+
+
+async def test_reminder_two_days_ahead_is_withdrawn_when_the_appointment_is_cancelled(
+    service: ServiceProcess, amqp_url: str
+) -> None:
+    """Through the running service: a repair reminder due in two days, then the appointment
+    cancelled: no reminder is sent, it is cancelled with the withdrawing event's id, and the
+    case's history endpoint shows both events and the withdrawal."""
+    service.start()
+    await service.wait_ready()
+    case = "RP-2027-555"
+    reminder = make_event(
+        type="housing.repair-appointment.reminder",
+        subject=case,
+        personalisation={
+            "repair": "the leaking pipe",
+            "appointment_date": "2027-09-22",
+            "arrive_from": "2027-09-22T08:00:00",
+            "arrive_by": "2027-09-22T12:00:00",
+        },
+    )
+    reminder["data"]["send_after"] = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    cancelled = make_event(
+        type="housing.repair-appointment.cancelled",
+        subject=case,
+        personalisation={"repair": "the leaking pipe", "appointment_date": "2027-09-22"},
+    )
+    await publish_raw(amqp_url, [reminder])
+    await service.wait_processed(1)
+    await publish_raw(amqp_url, [cancelled])
+    [eml] = await wait_for_files(service.outbox / "email", 1, timeout=10.0)
+    assert b"cancelled" in eml.read_bytes()
+    await service.wait_processed(2)
+    engine = create_engine(service.database_url)
+    try:
+        _, key = await KeyStore(engine).create("sdc", "test")
+    finally:
+        await engine.dispose()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}") as client:
+        answer = await client.get(
+            f"/api/v1/councils/sdc/cases/{case}/notifications",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert answer.status_code == 200, answer.text
+    listed = {n["event_type"]: n for n in answer.json()["notifications"]}
+    assert listed["housing.repair-appointment.cancelled"]["status"] == "sent"
+    withdrawn = listed["housing.repair-appointment.reminder"]
+    assert (withdrawn["status"], withdrawn["reason"]) == (
+        "cancelled",
+        f"withdrawn-by:{cancelled['id']}",
+    )
+    assert [(h["status"], h["reason"]) for h in withdrawn["history"]] == [
+        ("created", None),
+        ("created", "scheduled"),
+        ("cancelled", f"withdrawn-by:{cancelled['id']}"),
+    ]
+    assert len(list((service.outbox / "email").iterdir())) == 1
