@@ -89,6 +89,8 @@ class Breaker:
         now = self._clock()
         if self.state is State.OPEN and now - self._changed >= self.policy.cool_off:
             self._move(State.HALF_OPEN, now)
+        if self.state is State.OPEN:
+            return False
         if self.state is State.HALF_OPEN:
             if self._probing:
                 return False

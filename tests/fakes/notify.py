@@ -72,6 +72,7 @@ class FakeNotify:
         self.refused_tokens = 0
         self._failures: list[str] = []
         self._always: str | None = None
+        self.refused: set[str] = set()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -99,6 +100,10 @@ class FakeNotify:
     def fail_next(self, row: str, count: int = 1) -> None:
         """Answer the next ``count`` sends with the error ``row`` of ERRORS."""
         self._failures.extend([row] * count)
+
+    def refuse(self, recipient: str) -> None:
+        """Answer every send to ``recipient`` with Notify's 400 for a bad address or number."""
+        self.refused.add(recipient)
 
     def fail_always(self, row: str | None) -> None:
         """Answer every send with the error ``row`` (None: stop failing)."""
@@ -144,6 +149,8 @@ class FakeNotify:
         if refused is not None:
             return refused
         row = self._failures.pop(0) if self._failures else self._always
+        if {payload.get("email_address"), payload.get("phone_number")} & self.refused:
+            row = "400-email" if kind == "email" else "400-recipient"
         if row is not None:
             return _error(*ERRORS[row])
         if kind == "letter" and not payload.get("reference"):
