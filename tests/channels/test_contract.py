@@ -19,7 +19,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.channels.base import Channel
-from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.channels.notify import (
     Account,
     ApiKey,
@@ -28,6 +27,7 @@ from notifier.channels.notify import (
     NotifyLetterChannel,
     NotifySmsChannel,
 )
+from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.channels.smtp import SmtpChannel
 from notifier.channels.twilio import TwilioChannel
 from notifier.councils import load_councils
