@@ -121,6 +121,10 @@ class Breaker:
         if self.state in (State.CLOSED, State.RECOVERING) and self._tripped():
             self._move(State.OPEN, now)
 
+    def release(self) -> None:
+        """Give back a probe that ended without a verdict (cancelled, or a bug)."""
+        self._probing = False
+
     def _tripped(self) -> bool:
         if len(self._results) < self.policy.min_requests:
             return False
@@ -172,40 +176,56 @@ class FailoverChannel:
         self._second_serves = second_serves
         self._clock = clock
 
-    def order(self, message: Message) -> list[tuple[str, Channel]]:
-        """The providers to try for ``message``, in order: those whose breaker lets it through,
-        the preferred first; the preferred alone when none does (better a try than none)."""
-        (first_name, first), second = self.providers
-        candidates = [self.providers[0]]
-        if self._second_serves(message):
-            candidates.append(second)
-        allowed = [c for c in candidates if self.breakers[c[0]].allows()]
-        return allowed or [(first_name, first)]
+    def candidates(self, message: Message) -> list[tuple[str, Channel]]:
+        """The providers that could take ``message``, the preferred first."""
+        first, second = self.providers
+        return [first, second] if self._second_serves(message) else [first]
 
     async def send(self, message: Message) -> Receipt:
-        """Send through the first provider that takes it; a technical failure moves it on."""
-        failure: DeliveryFailure | None = None
-        for provider, adapter in self.order(message):
-            started = self._clock()
+        """Send through the first provider whose breaker lets the message through; a technical
+        failure moves it on to the next at once. When no breaker lets it through, the preferred
+        provider is tried all the same: better a try than a certain failure."""
+        failure: TechnicalFailure | None = None
+        tried = False
+        for provider, adapter in self.candidates(message):
+            # Asked only when needed: a half-open breaker's one probe is not taken in vain.
+            if not self.breakers[provider].allows():
+                continue
+            tried = True
             try:
-                receipt = await adapter.send(message)
+                return await self._attempt(provider, adapter, message)
             except TechnicalFailure as exc:
-                self.breakers[provider].record(failed=True)
-                failure = exc
                 if exc.code in MAY_HAVE_GONE:
                     raise
+                failure = exc
                 log.info(
                     "provider.failed_over", channel=self.name, provider=provider, code=exc.code
                 )
                 metrics.FAILOVERS.labels(channel=self.name, provider=provider).inc()
-                continue
-            except DeliveryFailure:
-                self.breakers[provider].record(failed=False, seconds=self._clock() - started)
-                raise
-            self.breakers[provider].record(failed=False, seconds=self._clock() - started)
-            return receipt
+        if not tried:
+            provider, adapter = self.providers[0]
+            return await self._attempt(provider, adapter, message)
         assert failure is not None
         raise failure
+
+    async def _attempt(self, provider: str, adapter: Channel, message: Message) -> Receipt:
+        """One send, its result recorded in the provider's breaker (a permanent or temporary
+        failure as a good answer: the provider did its job)."""
+        breaker = self.breakers[provider]
+        started = self._clock()
+        try:
+            receipt = await adapter.send(message)
+        except TechnicalFailure:
+            breaker.record(failed=True)
+            raise
+        except DeliveryFailure:
+            breaker.record(failed=False, seconds=self._clock() - started)
+            raise
+        except BaseException:
+            breaker.release()  # cancelled, or a bug: no verdict on the provider
+            raise
+        breaker.record(failed=False, seconds=self._clock() - started)
+        return receipt
 
     async def aclose(self) -> None:
         for _, adapter in self.providers:

@@ -11,9 +11,11 @@ from notifier.channels.failover import Breaker, FailoverChannel, Policy, State
 from notifier.channels.notify import Account, ApiKey, NotifyClient, NotifySmsChannel
 from notifier.channels.twilio import TwilioChannel
 from notifier.councils import load_councils
-from notifier.errors import PermanentFailure
-from notifier.messages import SmsMessage
+from notifier.errors import PermanentFailure, TechnicalFailure
+from notifier.messages import Message, SmsMessage
 from notifier.metrics import REGISTRY
+from notifier.model import Receipt
+from tests.fakes.channels import FakeChannel
 from tests.fakes.notify import API_KEY, SMS_TEMPLATE, FakeNotify
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -192,3 +194,51 @@ async def test_traffic_moves_to_notify_while_twilio_fails_and_comes_back(
     assert probe["twilio"] == 1
     assert 0 < ramp["twilio"] < 10
     assert back == {"twilio": 10, "notify": 0, "twilio_requests": 10}
+
+
+async def failing(message: Message) -> Receipt:
+    raise TechnicalFailure("http-500", "HTTP 500")
+
+
+async def test_a_half_open_second_keeps_its_probe_while_the_first_serves() -> None:
+    """The second provider's breaker is asked only when the first fails, so its one probe is
+    not taken by messages that never go to it."""
+    clock = Clock()
+    first, second = FakeChannel("sms"), FakeChannel("sms")
+    channel = FailoverChannel(("twilio", first), ("notify", second), policy=POLICY, clock=clock)
+    for _ in range(5):
+        channel.breakers["notify"].record(failed=True)
+    clock.now += 30
+    for n in range(3):
+        await channel.send(sms(n))
+    first.handler = failing
+    await channel.send(sms(3))
+    assert len(first.sent) == 4 and [m.notification_id for m in second.sent] == ["n-3"]
+    assert state_of(channel.breakers["notify"]) is State.RECOVERING
+
+
+async def test_when_every_breaker_refuses_the_preferred_is_tried() -> None:
+    """Both providers open: the preferred one is tried all the same, not none."""
+    clock = Clock()
+    first, second = FakeChannel("sms"), FakeChannel("sms")
+    channel = FailoverChannel(("twilio", first), ("notify", second), policy=POLICY, clock=clock)
+    for breaker in channel.breakers.values():
+        for _ in range(5):
+            breaker.record(failed=True)
+    await channel.send(sms(0))
+    assert len(first.sent) == 1 and not second.sent
+
+
+async def test_a_council_the_second_does_not_serve_stays_on_the_first() -> None:
+    """A council without a Notify key gets the first provider's failure, not Notify."""
+    first, second = FakeChannel("sms", failing), FakeChannel("sms")
+    channel = FailoverChannel(
+        ("twilio", first),
+        ("notify", second),
+        policy=POLICY,
+        second_serves=lambda message: message.council.code == "wdc",
+        clock=Clock(),
+    )
+    with pytest.raises(TechnicalFailure):
+        await channel.send(sms(0))
+    assert not second.sent
