@@ -5,6 +5,7 @@ deployment (the service process, not extra workers)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,15 @@ def scheduled_jobs(
     ]
 
 
+def is_notify_id(provider_ref: str | None) -> bool:
+    """Whether ``provider_ref`` is a Notify notification id (a UUID; Twilio's start SM)."""
+    try:
+        uuid.UUID(provider_ref or "")
+    except ValueError:
+        return False
+    return True
+
+
 def notify_polled_channels(settings: Settings, council: str) -> list[str]:
     """The channels of ``council`` whose Notify statuses are polled: email and text when it has
     no callback token, letters always (Notify sends no receipt for a letter)."""
@@ -108,6 +118,8 @@ async def poll_notify_once(
             Status.SENDING, council=council, channels=channels
         )
         for row in rows:
+            if not is_notify_id(row.provider_ref):
+                continue  # sent through the other SMS provider: not Notify's to answer
             counts["asked"] += 1
             for report in await client.by_reference(council, row.id):
                 if await apply_report(lifecycle, council, report, source="notify-poll"):
