@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
+from notifier.errors import ConfigurationError
 from notifier.http import create_app
 from notifier.jobs import notify_jobs, scheduled_jobs
 from notifier.lifecycle import Lifecycle
@@ -121,12 +122,29 @@ def _notify_channels(settings: Settings) -> dict[Channel, ChannelAdapter]:
     return chosen
 
 
+def check_notify_councils(settings: Settings, councils: Mapping[str, Council]) -> None:
+    """ConfigurationError when Notify is a channel's only provider and a council has no key:
+    that council's messages could never be sent (with Notify second, it has the first only)."""
+    only = {
+        "NOTIFIER_EMAIL_PROVIDER": settings.email.provider is EmailProvider.NOTIFY,
+        "NOTIFIER_SMS_PROVIDER": settings.sms.provider is SmsProvider.NOTIFY,
+        "NOTIFIER_LETTER_PROVIDER": settings.letters.provider is LetterProvider.NOTIFY,
+    }
+    missing = sorted(set(councils) - set(settings.notify.api_keys))
+    for variable, chosen in only.items():
+        if chosen and missing:
+            raise ConfigurationError(
+                f"NOTIFIER_NOTIFY_API_KEYS: no key for {', '.join(missing)} ({variable}=notify)"
+            )
+
+
 class Service:
     """Everything one ``notifier run`` process holds."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.councils: Mapping[str, Council] = load_councils(settings.files.councils_file)
+        check_notify_councils(settings, self.councils)
         self.catalogue = Catalogue.load(settings.files.template_dir)
         self.engine: AsyncEngine = create_engine(settings.store.database_url.get_secret_value())
         self.notifications = NotificationStore(self.engine)

@@ -40,9 +40,11 @@ def service(tmp_path: Path, amqp_url: str, fake: FakeNotify) -> Iterator[Service
         NOTIFIER_EMAIL_PROVIDER="notify",
         NOTIFIER_SMS_PROVIDER="notify",
         NOTIFIER_LETTER_PROVIDER="notify",
-        NOTIFIER_NOTIFY_API_KEYS=json.dumps({"sdc": API_KEY}),
-        NOTIFIER_NOTIFY_EMAIL_TEMPLATE_IDS=json.dumps({"sdc": EMAIL_TEMPLATE}),
-        NOTIFIER_NOTIFY_SMS_TEMPLATE_IDS=json.dumps({"sdc": SMS_TEMPLATE}),
+        NOTIFIER_NOTIFY_API_KEYS=json.dumps({"sdc": API_KEY, "wdc": API_KEY}),
+        NOTIFIER_NOTIFY_EMAIL_TEMPLATE_IDS=json.dumps(
+            {"sdc": EMAIL_TEMPLATE, "wdc": EMAIL_TEMPLATE}
+        ),
+        NOTIFIER_NOTIFY_SMS_TEMPLATE_IDS=json.dumps({"sdc": SMS_TEMPLATE, "wdc": SMS_TEMPLATE}),
         NOTIFIER_NOTIFY_CALLBACK_TOKENS=json.dumps({"sdc": CALLBACK_TOKEN}),
         NOTIFIER_NOTIFY_BASE_URL=fake.base_url,
         NOTIFIER_NOTIFY_POLL_INTERVAL="1s",
@@ -86,6 +88,7 @@ async def test_each_channel_is_delivered_through_notify(
     print("outcomes:", keys)
     assert keys.count("notification.delivered") == 2 and "notification.posted" in keys
     assert SECRET not in service.logs() and API_KEY not in service.logs()
+    assert not [m for m in outcomes if SECRET.encode() in m.body or API_KEY.encode() in m.body]
 
 
 async def test_a_forged_receipt_is_refused_and_changes_nothing(
