@@ -1,6 +1,7 @@
 """Residents' replies to text messages: the keywords that opt a number out of texts or back in,
-the same whichever provider (Twilio, GOV.UK Notify) passed the reply on (sms.md §12: Twilio's
-default keywords, plus REVOKE and OPTOUT from Advanced Opt-Out)."""
+the same whichever provider (Twilio, GOV.UK Notify) passed the reply on: Twilio's default opt-out
+and opt-in keywords, plus REVOKE and OPTOUT from its Advanced Opt-Out
+(https://help.twilio.com/articles/223134027), since Twilio blocks the number for those too."""
 
 from __future__ import annotations
 
