@@ -16,16 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
+from notifier.errors import ConfigurationError
 from notifier.evidence import FolderEvidence
 from notifier.http import create_app
-from notifier.jobs import release_scheduled, scheduled_jobs
+from notifier.jobs import notify_jobs, release_scheduled, scheduled_jobs
 from notifier.lifecycle import Lifecycle
+from notifier.messages import Message
 from notifier.model import Channel, Council
 from notifier.outcomes import OutcomeSink
 from notifier.preferences.store import PreferenceStore
 from notifier.processing import Processor
 from notifier.retries import RetryPolicy
-from notifier.settings import EmailProvider, LetterProvider, Settings, SmsProvider
+from notifier.settings import EmailProvider, LetterProvider, Settings, SmsProvider, parse_duration
 from notifier.store import migrate
 from notifier.store.database import create_engine, ping
 from notifier.store.notifications import NotificationStore
@@ -53,17 +55,89 @@ def build_channels(settings: Settings, engine: AsyncEngine) -> dict[Channel, Cha
         from notifier.channels.smtp import SmtpChannel
 
         channels[Channel.EMAIL] = SmtpChannel.from_settings(settings.email)
-    if settings.sms.provider is SmsProvider.TWILIO:
-        from notifier.channels.twilio import TwilioChannel
-
-        channels[Channel.SMS] = TwilioChannel.from_settings(
-            settings.sms, public_base_url=settings.http.public_base_url
-        )
-    if settings.letters.provider is not LetterProvider.OUTBOX:
+    if settings.sms.provider is not SmsProvider.OUTBOX:
+        channels[Channel.SMS] = _sms_channel(settings)
+    if settings.letters.provider not in (LetterProvider.OUTBOX, LetterProvider.NOTIFY):
         from notifier.printhouse.channel import SpoolingLetterChannel
 
         channels[Channel.LETTER] = SpoolingLetterChannel.from_settings(settings.letters, engine)
+    channels.update(_notify_channels(settings))
     return channels
+
+
+def _sms_adapter(settings: Settings, provider: SmsProvider) -> ChannelAdapter:
+    if provider is SmsProvider.NOTIFY:
+        from notifier.channels.notify import NotifyClient, NotifySmsChannel
+
+        return NotifySmsChannel(
+            NotifyClient.from_settings(settings.notify),
+            allow_fiction_range=settings.sms.allow_fiction_range,
+        )
+    from notifier.channels.twilio import TwilioChannel
+
+    return TwilioChannel.from_settings(settings.sms, public_base_url=settings.http.public_base_url)
+
+
+def _sms_channel(settings: Settings) -> ChannelAdapter:
+    """The SMS provider, or two behind a circuit breaker (``NOTIFIER_SMS_SECOND_PROVIDER``)."""
+    sms = settings.sms
+    first = _sms_adapter(settings, sms.provider)
+    if sms.second_provider is None:
+        return first
+    from notifier.channels.failover import FailoverChannel, Policy
+
+    keys = set(settings.notify.api_keys)
+
+    def second_serves(message: Message) -> bool:
+        # Twilio serves every council; Notify only those with a key.
+        return sms.second_provider is not SmsProvider.NOTIFY or message.council.code in keys
+
+    return FailoverChannel(
+        (str(sms.provider), first),
+        (str(sms.second_provider), _sms_adapter(settings, sms.second_provider)),
+        policy=Policy(
+            window=parse_duration(sms.failover_window),
+            threshold=sms.failover_threshold,
+            min_requests=sms.failover_min_requests,
+            slow=parse_duration(sms.failover_slow),
+            cool_off=parse_duration(sms.failover_cool_off),
+            ramp=parse_duration(sms.failover_ramp),
+        ),
+        second_serves=second_serves,
+    )
+
+
+def _notify_channels(settings: Settings) -> dict[Channel, ChannelAdapter]:
+    """The email and letter channels that go through GOV.UK Notify, if any."""
+    email = settings.email.provider is EmailProvider.NOTIFY
+    letter = settings.letters.provider is LetterProvider.NOTIFY
+    if not (email or letter):
+        return {}
+    from notifier.channels.notify import NotifyClient, NotifyEmailChannel, NotifyLetterChannel
+
+    client = NotifyClient.from_settings(settings.notify)
+    chosen: dict[Channel, ChannelAdapter] = {}
+    if email:
+        chosen[Channel.EMAIL] = NotifyEmailChannel(client)
+    if letter:
+        chosen[Channel.LETTER] = NotifyLetterChannel(client)
+    return chosen
+
+
+def check_notify_councils(settings: Settings, councils: Mapping[str, Council]) -> None:
+    """ConfigurationError when Notify is a channel's only provider and a council has no key:
+    that council's messages could never be sent (with Notify second, it has the first only)."""
+    only = {
+        "NOTIFIER_EMAIL_PROVIDER": settings.email.provider is EmailProvider.NOTIFY,
+        "NOTIFIER_SMS_PROVIDER": settings.sms.provider is SmsProvider.NOTIFY,
+        "NOTIFIER_LETTER_PROVIDER": settings.letters.provider is LetterProvider.NOTIFY,
+    }
+    missing = sorted(set(councils) - set(settings.notify.api_keys))
+    for variable, chosen in only.items():
+        if chosen and missing:
+            raise ConfigurationError(
+                f"NOTIFIER_NOTIFY_API_KEYS: no key for {', '.join(missing)} ({variable}=notify)"
+            )
 
 
 class Service:
@@ -72,6 +146,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.councils: Mapping[str, Council] = load_councils(settings.files.councils_file)
+        check_notify_councils(settings, self.councils)
         self.catalogue = Catalogue.load(settings.files.template_dir)
         self.engine: AsyncEngine = create_engine(settings.store.database_url.get_secret_value())
         self.notifications = NotificationStore(self.engine)
@@ -133,7 +208,17 @@ class Service:
         """The provider webhooks the configured channels need."""
         routers: list[APIRouter] = []
         sms = self.settings.sms
-        if sms.provider is SmsProvider.TWILIO:
+        if self.settings.notify.callback_tokens:
+            from notifier.web.notify import notify_router
+
+            routers.append(
+                notify_router(
+                    tokens=self.settings.notify.callback_tokens,
+                    lifecycle=Lifecycle(self.notifications, self.broker),
+                    preferences=self.preferences,
+                )
+            )
+        if sms.uses(SmsProvider.TWILIO):
             from notifier.web.twilio import twilio_router
 
             assert sms.auth_token is not None  # required with twilio: checked by the settings
@@ -190,6 +275,7 @@ class Service:
                         self.broker,
                         retention_days=self.settings.store.retention_days,
                     )
+                    background.extend(notify_jobs(self.settings, self.notifications, self.broker))
                     if self.settings.worker.processes > 1:
                         background.append(
                             supervise_workers(

@@ -74,10 +74,19 @@ class TemporaryFailure(DeliveryFailure):
 
 
 class TechnicalFailure(DeliveryFailure):
-    """Our side or the provider's; retried unless ``retryable`` is false (e.g. bad credentials)."""
+    """Our side or the provider's; retried unless ``retryable`` is false (e.g. bad credentials).
+    ``retry_after``: the fewest seconds worth waiting (a provider's daily limit resets later)."""
 
     status = Status.TECHNICAL_FAILURE
 
-    def __init__(self, code: str, detail: str = "", *, retryable: bool = True) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str = "",
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(code, detail)
         self.retryable = retryable
+        self.retry_after = retry_after

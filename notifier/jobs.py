@@ -1,20 +1,33 @@
-"""The scheduled work of the service process: the retention purge, the daily print cut-off and
-the polling of print reports. Run once per deployment (the service process, not extra workers)."""
+"""The scheduled work of the service process: the retention purge, the daily print cut-off, the
+polling of print reports and of GOV.UK Notify for councils without callbacks. Run once per
+deployment (the service process, not extra workers)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.lifecycle import Lifecycle
+from notifier.model import Status
 from notifier.outcomes import OutcomeSink
-from notifier.settings import LetterProvider, LetterSettings
+from notifier.settings import (
+    EmailProvider,
+    LetterProvider,
+    LetterSettings,
+    Settings,
+    SmsProvider,
+)
 from notifier.store.notifications import NotificationStore
 from notifier.store.scheduled import ScheduledEvent, ScheduledStore
+
+if TYPE_CHECKING:
+    from notifier.channels.notify import NotifyClient
 
 log = structlog.get_logger("notifier.jobs")
 
@@ -63,8 +76,8 @@ def letter_jobs(
     letters: LetterSettings, engine: AsyncEngine, outcomes: OutcomeSink
 ) -> list[Coroutine[Any, Any, None]]:
     """The daily print cut-off and the polling of print reports (with a real print provider)."""
-    if letters.provider is LetterProvider.OUTBOX:
-        return []
+    if letters.provider in (LetterProvider.OUTBOX, LetterProvider.NOTIFY):
+        return []  # nothing to dispatch: Notify prints and posts
     from notifier.printhouse.dispatch import build_dispatcher, dispatch_daily
     from notifier.printhouse.reports import build_poller, poll_reports_forever
 
@@ -88,3 +101,80 @@ def scheduled_jobs(
         purge_periodically(notifications, retention_days),
         *letter_jobs(letters, engine, outcomes),
     ]
+
+
+def is_notify_id(provider_ref: str | None) -> bool:
+    """Whether ``provider_ref`` is a Notify notification id (a UUID; Twilio's start SM)."""
+    try:
+        uuid.UUID(provider_ref or "")
+    except ValueError:
+        return False
+    return True
+
+
+def notify_polled_channels(settings: Settings, council: str) -> list[str]:
+    """The channels of ``council`` whose Notify statuses are polled: email and text when it has
+    no callback token, letters always (Notify sends no receipt for a letter)."""
+    channels = []
+    callbacks = council in settings.notify.callback_tokens
+    if settings.email.provider is EmailProvider.NOTIFY and not callbacks:
+        channels.append("email")
+    if settings.sms.uses(SmsProvider.NOTIFY) and not callbacks:
+        channels.append("sms")
+    if settings.letters.provider is LetterProvider.NOTIFY:
+        channels.append("letter")
+    return channels
+
+
+async def poll_notify_once(
+    settings: Settings, client: NotifyClient, lifecycle: Lifecycle
+) -> dict[str, int]:
+    """Ask Notify, by reference, about every notification still ``sending`` through it on a
+    polled channel, and move each through the lifecycle as a receipt would; counts by result."""
+    from notifier.web.notify import apply_report
+
+    counts = {"asked": 0, "moved": 0}
+    for council in client.accounts:
+        channels = notify_polled_channels(settings, council)
+        if not channels:
+            continue
+        rows = await lifecycle.notifications.in_status(
+            Status.SENDING, council=council, channels=channels
+        )
+        for row in rows:
+            if not is_notify_id(row.provider_ref):
+                continue  # sent through the other SMS provider: not Notify's to answer
+            counts["asked"] += 1
+            for report in await client.by_reference(council, row.id):
+                if await apply_report(lifecycle, council, report, source="notify-poll"):
+                    counts["moved"] += 1
+    return counts
+
+
+async def poll_notify_forever(
+    settings: Settings, client: NotifyClient, lifecycle: Lifecycle
+) -> None:
+    """``poll_notify_once`` every ``NOTIFIER_NOTIFY_POLL_INTERVAL``."""
+    from notifier.errors import DeliveryFailure
+
+    while True:
+        try:
+            counts = await poll_notify_once(settings, client, lifecycle)
+            log.info("notify.polled", **counts)
+        except DeliveryFailure as exc:
+            log.warning("notify.poll_failed", code=exc.code)
+        await asyncio.sleep(settings.notify.poll_seconds)
+
+
+def notify_jobs(
+    settings: Settings, notifications: NotificationStore, outcomes: OutcomeSink
+) -> list[Coroutine[Any, Any, None]]:
+    """The Notify poll, when some council's channel through Notify has no callbacks."""
+    if not settings.notify.api_keys or not any(
+        notify_polled_channels(settings, council) for council in settings.notify.api_keys
+    ):
+        return []
+    from notifier.channels.notify import NotifyClient
+
+    client = NotifyClient.from_settings(settings.notify)
+    return [poll_notify_forever(settings, client, Lifecycle(notifications, outcomes))]

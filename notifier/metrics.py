@@ -54,6 +54,18 @@ BROKER_CONNECTED = Gauge(
     "1 while the worker's broker connection is open.",
     registry=REGISTRY,
 )
+PROVIDER_STATE = Gauge(
+    "notifier_provider_state",
+    "Each provider's circuit breaker: 0 closed, 1 open, 2 half open, 3 recovering.",
+    ["channel", "provider"],
+    registry=REGISTRY,
+)
+FAILOVERS = Counter(
+    "notifier_provider_failovers_total",
+    "Messages moved to the other provider after a technical failure, by the provider failing.",
+    ["channel", "provider"],
+    registry=REGISTRY,
+)
 
 
 EVIDENCE_FAILURES = Counter(
@@ -74,9 +86,11 @@ __all__ = [
     "DEAD_LETTERS",
     "EVENTS",
     "EVIDENCE_FAILURES",
+    "FAILOVERS",
     "IN_FLIGHT",
     "NOTIFICATIONS",
     "PROCESSED",
+    "PROVIDER_STATE",
     "RETRIES",
     "SEND_SECONDS",
     "exposition",

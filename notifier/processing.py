@@ -20,7 +20,13 @@ import structlog
 
 from notifier import events, metrics
 from notifier.channels.base import Channel as ChannelAdapter
-from notifier.errors import DeliveryFailure, InvalidEvent, OptedOut, PermanentFailure
+from notifier.errors import (
+    DeliveryFailure,
+    InvalidEvent,
+    OptedOut,
+    PermanentFailure,
+    TechnicalFailure,
+)
 from notifier.evidence import Evidence, EvidenceConflict, FolderEvidence
 from notifier.lifecycle import Lifecycle
 from notifier.messages import SmsMessage
@@ -265,6 +271,8 @@ class Processor:
         except DeliveryFailure as failure:
             metrics.SEND_SECONDS.labels(channel=str(channel)).observe(time.perf_counter() - started)
             delay = self.retries.delay(attempt) if failure.retryable else None
+            if delay is not None and isinstance(failure, TechnicalFailure):
+                delay = max(delay, failure.retry_after or 0.0)  # a daily limit waits for midnight
             if delay is not None:
                 await self.lifecycle.note(
                     row, source=str(channel), reason=f"retry:{failure.code}", attempt=True

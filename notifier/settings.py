@@ -12,6 +12,7 @@ naming the variable. Each rule is checked here once, by the part it belongs to.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import time
 from enum import StrEnum
@@ -47,17 +48,20 @@ def parse_duration(text: str) -> float:
 class EmailProvider(StrEnum):
     OUTBOX = "outbox"
     SMTP = "smtp"
+    NOTIFY = "notify"
 
 
 class SmsProvider(StrEnum):
     OUTBOX = "outbox"
     TWILIO = "twilio"
+    NOTIFY = "notify"
 
 
 class LetterProvider(StrEnum):
     OUTBOX = "outbox"
     FOLDER = "folder"
     SFTP = "sftp"
+    NOTIFY = "notify"
 
 
 class Part(BaseSettings):
@@ -218,12 +222,44 @@ class SmsSettings(Part):
     # Ofcom's drama range 07700 900000-900999 as set; None (unset) is resolved by the provider:
     # read allow_fiction_range, never this.
     fiction_range: bool | None = Field(None, validation_alias="NOTIFIER_SMS_ALLOW_FICTION_RANGE")
+    # The second SMS provider for failover (docs/notify.md, "Text messages over two providers").
+    second_provider: SmsProvider | None = Field(
+        None, validation_alias="NOTIFIER_SMS_SECOND_PROVIDER"
+    )
+    failover_window: str = Field("60s", validation_alias="NOTIFIER_SMS_FAILOVER_WINDOW")
+    failover_threshold: float = Field(
+        0.5, gt=0, le=1, validation_alias="NOTIFIER_SMS_FAILOVER_THRESHOLD"
+    )
+    failover_min_requests: int = Field(
+        5, ge=1, le=10_000, validation_alias="NOTIFIER_SMS_FAILOVER_MIN_REQUESTS"
+    )
+    failover_slow: str = Field("5s", validation_alias="NOTIFIER_SMS_FAILOVER_SLOW")
+    failover_cool_off: str = Field("30s", validation_alias="NOTIFIER_SMS_FAILOVER_COOL_OFF")
+    failover_ramp: str = Field("60s", validation_alias="NOTIFIER_SMS_FAILOVER_RAMP")
+
+    @field_validator("failover_window", "failover_slow", "failover_cool_off", "failover_ramp")
+    @classmethod
+    def _check_failover_durations(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
 
     @model_validator(mode="after")
     def _check_twilio(self) -> Self:
-        if self.provider is SmsProvider.TWILIO:
+        providers = {self.provider, self.second_provider}
+        if SmsProvider.TWILIO in providers:
             _required(self, "NOTIFIER_SMS_PROVIDER=twilio", "account_sid", "auth_token")
+        if self.second_provider is not None and (
+            self.second_provider is self.provider or SmsProvider.OUTBOX in providers
+        ):
+            raise ConfigurationError(
+                "NOTIFIER_SMS_SECOND_PROVIDER: must be the other of twilio and notify"
+            )
         return self
+
+    def uses(self, provider: SmsProvider) -> bool:
+        """Whether ``provider`` sends texts, first or second."""
+        return provider in (self.provider, self.second_provider)
 
     @property
     def allow_fiction_range(self) -> bool:
@@ -232,6 +268,93 @@ class SmsSettings(Part):
         if self.fiction_range is not None:
             return self.fiction_range
         return self.provider is SmsProvider.OUTBOX
+
+
+class NotifySettings(Part):
+    """GOV.UK Notify: an API key per council, its pass-through templates and ids, the callback
+    tokens, and where the API is (``NOTIFIER_NOTIFY_*``; docs/notify.md)."""
+
+    # Council code -> API key, as JSON: {"sdc": "name-<service id>-<secret>"}.
+    api_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, validation_alias="NOTIFIER_NOTIFY_API_KEYS"
+    )
+    # Council code -> template id (JSON), each the council's pass-through template.
+    email_template_ids: dict[str, str] = Field(
+        default_factory=dict, validation_alias="NOTIFIER_NOTIFY_EMAIL_TEMPLATE_IDS"
+    )
+    sms_template_ids: dict[str, str] = Field(
+        default_factory=dict, validation_alias="NOTIFIER_NOTIFY_SMS_TEMPLATE_IDS"
+    )
+    # Council code -> the id of its reply-to address / text message sender in Notify (optional).
+    email_reply_to_ids: dict[str, str] = Field(
+        default_factory=dict, validation_alias="NOTIFIER_NOTIFY_EMAIL_REPLY_TO_IDS"
+    )
+    sms_sender_ids: dict[str, str] = Field(
+        default_factory=dict, validation_alias="NOTIFIER_NOTIFY_SMS_SENDER_IDS"
+    )
+    # Council code -> the bearer token set on its callbacks; a council without one is polled.
+    callback_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict, validation_alias="NOTIFIER_NOTIFY_CALLBACK_TOKENS"
+    )
+    base_url: str = Field(
+        "https://api.notifications.service.gov.uk", validation_alias="NOTIFIER_NOTIFY_BASE_URL"
+    )
+    timeout: float = Field(10.0, gt=0, validation_alias="NOTIFIER_NOTIFY_TIMEOUT")
+    # Requests in flight to Notify at once, over every council.
+    pool_size: int = Field(20, ge=1, le=1000, validation_alias="NOTIFIER_NOTIFY_POOL_SIZE")
+    poll_interval: str = Field("5m", validation_alias="NOTIFIER_NOTIFY_POLL_INTERVAL")
+
+    @field_validator(
+        "api_keys",
+        "email_template_ids",
+        "sms_template_ids",
+        "email_reply_to_ids",
+        "sms_sender_ids",
+        "callback_tokens",
+        mode="before",
+    )
+    @classmethod
+    def _parse_json(cls, value: object) -> object:
+        # The environment's JSON is parsed by pydantic-settings; an override arrives as text.
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError:
+                raise ValueError("must be a JSON object keyed by council code") from None
+        return value
+
+    @field_validator("callback_tokens")
+    @classmethod
+    def _check_tokens(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for council, token in value.items():
+            if len(token.get_secret_value()) < 16:
+                raise ValueError(f"{council}: the token must be at least 16 characters")
+        return value
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _check_poll(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @property
+    def poll_seconds(self) -> float:
+        return parse_duration(self.poll_interval)
+
+
+def check_notify(notify: NotifySettings, channels: dict[str, bool]) -> None:
+    """ConfigurationError when a channel sends through Notify without what it needs: an API key,
+    and a pass-through template for email and text, for every council with a key."""
+    if not any(channels.values()):
+        return
+    if not notify.api_keys:
+        raise ConfigurationError("NOTIFIER_NOTIFY_API_KEYS is required when a provider is notify")
+    variables = notify.variables()
+    for channel, field in (("email", "email_template_ids"), ("sms", "sms_template_ids")):
+        missing = sorted(set(notify.api_keys) - set(getattr(notify, field)))
+        if channels.get(channel) and missing:
+            raise ConfigurationError(f"{variables[field]}: no template for {', '.join(missing)}")
 
 
 class LetterSettings(Part):
@@ -322,6 +445,7 @@ class Settings(BaseModel):
         "email": EmailSettings,
         "sms": SmsSettings,
         "letters": LetterSettings,
+        "notify": NotifySettings,
         "logging": LogSettings,
     }
 
@@ -333,7 +457,20 @@ class Settings(BaseModel):
     email: EmailSettings
     sms: SmsSettings
     letters: LetterSettings
+    notify: NotifySettings
     logging: LogSettings
+
+    @model_validator(mode="after")
+    def _check_notify(self) -> Self:
+        check_notify(
+            self.notify,
+            {
+                "email": self.email.provider is EmailProvider.NOTIFY,
+                "sms": self.sms.uses(SmsProvider.NOTIFY),
+                "letter": self.letters.provider is LetterProvider.NOTIFY,
+            },
+        )
+        return self
 
 
 def variables() -> list[str]:

@@ -179,6 +179,18 @@ async def test_retryable_failure_is_delayed_then_falls_back_when_exhausted(
     assert rows["sms"].status is Status.SENT
 
 
+async def test_a_provider_daily_limit_waits_until_its_reset(engine: AsyncEngine) -> None:
+    """A technical failure naming when it is worth retrying (Notify's daily limit) waits at
+    least that long, not the shorter first rung of the ladder."""
+
+    async def limited(message: Message) -> Receipt:
+        raise TechnicalFailure("notify-daily-limit", retry_after=5 * 3600.0)
+
+    rig = Rig(engine, email=limited)
+    verdict = await rig.processor.handle(Delivery(body(make_event())))
+    assert verdict == Retry(5 * 3600.0, "notify-daily-limit", "email")
+
+
 async def test_technical_failure_on_every_channel_is_dead_lettered(engine: AsyncEngine) -> None:
     """Bad credentials everywhere: recorded as technical failures, then dead-lettered for replay."""
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pydantic
 import pytest
 
+from notifier.app import check_notify_councils
+from notifier.councils import load_councils
 from notifier.errors import ConfigurationError
-from notifier.settings import Settings, load_settings, variables
+from notifier.settings import Settings, SmsProvider, load_settings, variables
 
 DOC = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
 
@@ -198,3 +200,70 @@ def test_fiction_range_resolves_by_provider_unless_set(
         monkeypatch.setenv("NOTIFIER_SMS_ALLOW_FICTION_RANGE", variable)
     settings = load_settings(sms_provider=provider, **TWILIO_CREDENTIALS)
     assert settings.sms.allow_fiction_range is allowed
+
+
+NOTIFY_KEY = (
+    "live-" + "4b2c5f1e-7d1a-4c3b-9a7e-2f6d8e0c1a55" + "-" + "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"
+)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"email_provider": "notify"}, "NOTIFIER_NOTIFY_API_KEYS"),
+        (
+            {"sms_provider": "notify", "notify_api_keys": '{"sdc": "k"}'},
+            "NOTIFIER_NOTIFY_SMS_TEMPLATE_IDS",
+        ),
+        ({"notify_api_keys": "not json"}, "NOTIFIER_NOTIFY_API_KEYS"),
+        ({"notify_callback_tokens": '{"sdc": "short"}'}, "NOTIFIER_NOTIFY_CALLBACK_TOKENS"),
+        ({"notify_poll_interval": "0s"}, "NOTIFIER_NOTIFY_POLL_INTERVAL"),
+        ({**TWILIO_CREDENTIALS, "sms_second_provider": "twilio"}, "NOTIFIER_SMS_SECOND_PROVIDER"),
+        ({"sms_second_provider": "notify"}, "NOTIFIER_SMS_SECOND_PROVIDER"),
+        ({"sms_failover_window": "0s"}, "NOTIFIER_SMS_FAILOVER_WINDOW"),
+        ({"sms_failover_threshold": "1.5"}, "NOTIFIER_SMS_FAILOVER_THRESHOLD"),
+    ],
+    ids=[
+        "notify-key",
+        "notify-sms-template",
+        "notify-json",
+        "notify-token-length",
+        "notify-poll",
+        "second-same-as-first",
+        "second-with-outbox",
+        "failover-window",
+        "failover-threshold",
+    ],
+)
+def test_each_notify_rule_fails_at_start_up_naming_the_variable(
+    overrides: dict[str, str], variable: str
+) -> None:
+    """Notify and SMS failover without what they need are refused, naming the variable."""
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings(**overrides)
+
+
+def test_twilio_with_notify_second_loads() -> None:
+    """Twilio first and Notify second, with a key and a text template, load; both are used."""
+    settings = load_settings(
+        sms_provider="twilio",
+        sms_second_provider="notify",
+        **TWILIO_CREDENTIALS,
+        notify_api_keys=f'{{"sdc": "{NOTIFY_KEY}"}}',
+        notify_sms_template_ids='{"sdc": "t"}',
+    )
+    assert settings.sms.uses(SmsProvider.TWILIO) and settings.sms.uses(SmsProvider.NOTIFY)
+    assert NOTIFY_KEY not in repr(settings)
+
+
+def test_a_council_without_a_key_fails_when_notify_is_the_only_provider() -> None:
+    """With Notify the only email provider, every council needs a key: named at start-up,
+    the key itself never printed."""
+    settings = load_settings(
+        email_provider="notify",
+        notify_api_keys=f'{{"sdc": "{NOTIFY_KEY}"}}',
+        notify_email_template_ids='{"sdc": "t"}',
+    )
+    with pytest.raises(ConfigurationError, match=r"no key for wdc") as caught:
+        check_notify_councils(settings, load_councils())
+    assert NOTIFY_KEY not in str(caught.value)

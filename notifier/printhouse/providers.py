@@ -73,8 +73,10 @@ def build_provider(letters: LetterSettings) -> PrintProvider:
         return FolderProvider(letters.print_dir, report_dir)
     if letters.provider is LetterProvider.SFTP:
         return SftpProvider.from_settings(letters)
+    where = "in the outbox" if letters.provider is LetterProvider.OUTBOX else "to GOV.UK Notify"
     raise ConfigurationError(
-        "NOTIFIER_LETTER_PROVIDER=outbox keeps letters in the outbox: there is no print provider"
+        f"NOTIFIER_LETTER_PROVIDER={letters.provider} sends letters {where}: "
+        "there is no print provider"
     )
 
 

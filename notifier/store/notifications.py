@@ -158,6 +158,25 @@ class NotificationStore:
             row = (await conn.execute(query)).first()
         return Notification.from_row(row) if row else None
 
+    async def in_status(
+        self, status: Status, *, council: str, channels: Sequence[str], limit: int = 500
+    ) -> list[Notification]:
+        """Up to ``limit`` of a council's notifications in ``status`` on ``channels``, oldest
+        first (what a provider without callbacks is polled for)."""
+        query = (
+            select(*_COLUMNS)
+            .where(
+                notifications.c.status == str(status),
+                notifications.c.council == council,
+                notifications.c.channel.in_(list(channels)),
+            )
+            .order_by(notifications.c.created_at)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Notification.from_row(row) for row in rows]
+
     async def record(
         self,
         notification_id: str,

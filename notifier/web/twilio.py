@@ -23,6 +23,7 @@ from notifier.model import Status
 from notifier.preferences.store import PreferenceStore
 from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
 from notifier.store.notifications import Notification
+from notifier.web.replies import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_opt_out
 
 log = structlog.get_logger("notifier.web.twilio")
 
@@ -30,6 +31,8 @@ INBOUND_PATH = "/webhooks/twilio/inbound"
 SOURCE = "twilio-callback"
 INBOUND_ACTOR = "twilio-inbound"
 SIGNATURE_HEADER = "X-Twilio-Signature"
+# The reply keywords live in notifier.web.replies, shared with Notify's inbound texts.
+__all__ = ["OPT_IN_KEYWORDS", "OPT_OUT_KEYWORDS", "keyword_opt_out", "twilio_router"]
 
 # The one table (sms.md §9-10, lifecycle §3.2): Twilio's report -> (our status, reason recorded).
 # A string key is a MessageStatus that decides on its own; an integer key is the ErrorCode that
@@ -56,12 +59,6 @@ CALLBACKS: dict[str | int, tuple[Status, str | None]] = {
 # Statuses whose outcome the ErrorCode decides; a code not in CALLBACKS is a technical failure.
 FAILED = frozenset({"undelivered", "failed"})
 
-# sms.md §12: Twilio's default keywords, plus REVOKE and OPTOUT from Advanced Opt-Out, since
-# Twilio blocks the number for those too and the preferences should say what Twilio does.
-OPT_OUT_KEYWORDS = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-)
-OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 # Unknown MessageSid (lifecycle §2). The only honest race is a receipt overtaking the worker's own
@@ -84,17 +81,6 @@ def callback_outcome(
         status, reason = CALLBACKS.get(code, (Status.TECHNICAL_FAILURE, None))
         return status, reason or f"twilio-{code}"
     return CALLBACKS.get(message_status)
-
-
-def keyword_opt_out(body: str) -> bool | None:
-    """True for a STOP-family reply, False for START, None for anything else (whole message,
-    trimmed, any case)."""
-    word = body.strip().upper()
-    if word in OPT_OUT_KEYWORDS:
-        return True
-    if word in OPT_IN_KEYWORDS:
-        return False
-    return None
 
 
 def e164(number: str) -> str:

@@ -8,6 +8,7 @@ names no part of the recipient, in its text or in any log line; and can be close
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -20,6 +21,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.channels.base import Channel
+from notifier.channels.notify import (
+    Account,
+    ApiKey,
+    NotifyClient,
+    NotifyEmailChannel,
+    NotifyLetterChannel,
+    NotifySmsChannel,
+)
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.channels.smtp import SmtpChannel
 from notifier.channels.twilio import TwilioChannel
@@ -29,6 +38,7 @@ from notifier.messages import EmailMessage, LetterMessage, Message, Paragraph, S
 from notifier.model import Status
 from notifier.printhouse.channel import SpoolingLetterChannel
 from notifier.printhouse.spool import Spool
+from tests.fakes.notify import API_KEY, EMAIL_TEMPLATE, SMS_TEMPLATE, FakeNotify
 from tests.fakes.smtp import FakeSmtpServer
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -188,6 +198,57 @@ async def spool(tmp: Path, engine: AsyncEngine) -> tuple[Case, Callable[[], Awai
     return case, _nothing
 
 
+def _notify(kind: str) -> Factory:
+    """A Notify adapter on the fake; the fake refuses ``unreachable`` as Notify does."""
+
+    async def factory(tmp: Path, engine: AsyncEngine) -> tuple[Case, Callable[[], Awaitable[None]]]:
+        fake = FakeNotify()
+        await fake.__aenter__()
+        account = Account(
+            ApiKey.parse(API_KEY, "sdc"),
+            email_template_id=EMAIL_TEMPLATE,
+            sms_template_id=SMS_TEMPLATE,
+        )
+        client = NotifyClient({"sdc": account}, base_url=fake.base_url, timeout=5.0)
+        channel: Channel
+        if kind == "email":
+            fake.refuse(REFUSED_EMAIL)
+            channel = NotifyEmailChannel(client)
+            case = Case(
+                channel,
+                EMAIL_MESSAGE,
+                dataclasses.replace(EMAIL_MESSAGE, to=REFUSED_EMAIL),
+                (REFUSED_EMAIL, "refused.resident"),
+                frozenset({Status.SENDING}),
+                lambda: json.dumps(fake.requests[-1]["payload"]).encode(),
+            )
+        elif kind == "sms":
+            case = Case(
+                NotifySmsChannel(client),
+                SMS_MESSAGE,
+                dataclasses.replace(SMS_MESSAGE, to=LANDLINE),
+                (LANDLINE, "7946"),
+                frozenset({Status.SENDING}),
+                lambda: json.dumps(fake.requests[-1]["payload"]).encode(),
+            )
+        else:
+            case = Case(
+                NotifyLetterChannel(client),
+                LETTER_MESSAGE,
+                dataclasses.replace(LETTER_MESSAGE, address=NOWHERE),
+                ("Contract Street", "Contract Resident"),
+                frozenset({Status.SENDING}),
+                lambda: base64.b64decode(fake.requests[-1]["payload"]["content"]),
+            )
+
+        async def stop() -> None:
+            await fake.__aexit__(None, None, None)
+
+        return case, stop
+
+    return factory
+
+
 async def _nothing() -> None:
     return None
 
@@ -199,6 +260,9 @@ ADAPTERS: dict[str, Factory] = {
     "smtp": smtp,
     "twilio": twilio,
     "letter-spool": spool,
+    "notify-email": _notify("email"),
+    "notify-sms": _notify("sms"),
+    "notify-letter": _notify("letter"),
 }
 OTHER_KIND: dict[type, Message] = {
     EmailMessage: SMS_MESSAGE,

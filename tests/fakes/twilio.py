@@ -89,6 +89,10 @@ class FakeTwilio:
         (``code=None`` answers a bare, non-JSON error page, as a proxy or load balancer would)."""
         self._failures.extend(_Failure(status, code) for _ in range(count))
 
+    def recover(self) -> None:
+        """Stop failing: forget every failure still queued by ``fail_next``."""
+        self._failures.clear()
+
     def fail_for(self, number: str, *, status: int, code: int | None = None) -> None:
         """Answer every request to ``number`` (E.164) with this error."""
         self._failures_for[number] = _Failure(status, code)
