@@ -94,6 +94,13 @@ class Lifecycle:
             await self._changed(row, status, reason)
         return row
 
+    async def intend(self, row: Notification, *, source: str) -> None:
+        """Record that a send to the provider begins (``sending``, no provider reference, the
+        attempt's start time), durably, before the provider is called. Not counted and not
+        announced: it is not an outcome; the provider's receipt that follows is, and a replay
+        that finds only the intent reconciles with the provider (docs/events.md)."""
+        await self.notifications.intend(row.id, source=source)
+
     async def note(
         self, row: Notification, *, source: str, reason: str, attempt: bool = False
     ) -> None:

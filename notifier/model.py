@@ -76,11 +76,13 @@ def may_move(current: Status, new: Status) -> bool:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Receipt:
-    """What a channel returns when a provider accepted a message."""
+    """What a channel returns when a provider accepted a message (or, reconciling, what the
+    provider says became of it: ``reason`` then carries its code)."""
 
     status: Status
     provider_ref: str | None = None
     fragments: int | None = None
+    reason: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import FormData, UploadFile
 from twilio.request_validator import RequestValidator
 
-from notifier.channels.twilio import STATUS_CALLBACK_PATH, TwilioChannel, signature_is_valid
+from notifier.channels.twilio import (
+    CALLBACKS,
+    FAILED,
+    STATUS_CALLBACK_PATH,
+    TwilioChannel,
+    signature_is_valid,
+)
 from notifier.councils import load_councils
 from notifier.http import create_app
 from notifier.lifecycle import Lifecycle
@@ -31,9 +37,7 @@ from notifier.preferences.store import PreferenceStore
 from notifier.settings import load_settings
 from notifier.store.notifications import NewNotification, Notification, NotificationStore
 from notifier.web.twilio import (
-    CALLBACKS,
     EMPTY_TWIML,
-    FAILED,
     INBOUND_PATH,
     OPT_IN_KEYWORDS,
     OPT_OUT_KEYWORDS,
