@@ -17,7 +17,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import (
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -257,13 +261,16 @@ class TwilioChannel:
         candidates: list[Any] = []
         try:
             async with asyncio.timeout(self._timeout):
-                async for listed in messages.stream_async(
-                    **filters, limit=MAX_LISTED, page_size=100
-                ):
+                stream = await messages.stream_async(**filters, limit=MAX_LISTED, page_size=100)
+                async for listed in stream:
                     if _is_copy(listed, message.body, earliest):
                         candidates.append(listed)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise failure_for(exc.status, exc.code) from None
+        except TwilioException as exc:  # a page the SDK could not read: ("...", response)
+            response = exc.args[1] if len(exc.args) > 1 else None
+            status = getattr(response, "status_code", 0)
+            raise failure_for(status, None) if status else _failure(UNREADABLE, "list") from None
         except TimeoutError:
             raise _failure(TIMEOUT, f"no list in {self._timeout}s") from None
         except (aiohttp.ClientError, OSError) as exc:
