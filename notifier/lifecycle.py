@@ -102,10 +102,19 @@ class Lifecycle:
         await self.notifications.intend(row.id, source=source)
 
     async def note(
-        self, row: Notification, *, source: str, reason: str, attempt: bool = False
+        self,
+        row: Notification,
+        *,
+        source: str,
+        reason: str,
+        attempt: bool = False,
+        sent_nothing: bool = False,
     ) -> None:
-        """A history entry that changes no status (a retry scheduled, a wait for quiet hours)."""
-        await self.notifications.note(row.id, source=source, reason=reason, attempt=attempt)
+        """A history entry that changes no status (a retry scheduled, a wait for quiet hours);
+        ``sent_nothing``: the failed attempt never reached the provider (its intent is void)."""
+        await self.notifications.note(
+            row.id, source=source, reason=reason, attempt=attempt, sent_nothing=sent_nothing
+        )
 
     async def announce(self, row: Notification) -> None:
         """Publish ``row``'s current status again, uncounted: a replayed event whose earlier run

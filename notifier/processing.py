@@ -112,7 +112,11 @@ def step_for(existing: Status | None, replay: bool, outcome_unknown: bool = Fals
 
 
 def _step(row: Notification | None, replay: bool) -> Step:
-    return step_for(row.status if row else None, replay, row is not None and row.outcome_unknown)
+    if row is None:
+        return step_for(None, replay)
+    # A "sending" whose attempts all failed before reaching the provider waits like "created".
+    status = Status.CREATED if row.waiting else row.status
+    return step_for(status, replay, row.outcome_unknown)
 
 
 def _every_channel_failed(last: DeliveryFailure | None) -> Verdict:
@@ -281,7 +285,11 @@ class Processor:
             delay = self.retries.delay(attempt) if failure.retryable else None
             if delay is not None:
                 await self.lifecycle.note(
-                    row, source=str(channel), reason=f"retry:{failure.code}", attempt=True
+                    row,
+                    source=str(channel),
+                    reason=f"retry:{failure.code}",
+                    attempt=True,
+                    sent_nothing=not failure.outcome_unknown,
                 )
                 return Retry(delay, failure.code, str(channel)), failure
             await self.lifecycle.move(row, failure.status, source=str(channel), reason=failure.code)
@@ -374,10 +382,11 @@ class Processor:
     async def _close_pending(
         self, existing: Mapping[str, Notification], keep: Iterable[Channel], reason: str
     ) -> None:
-        """Suppress notifications left waiting ('created') on channels other than ``keep``."""
+        """Suppress notifications left waiting (nothing at a provider) on channels other than
+        ``keep``."""
         kept = {str(c) for c in keep}
         for channel, row in existing.items():
-            if row.status is Status.CREATED and channel not in kept:
+            if row.waiting and channel not in kept:
                 await self.lifecycle.move(row, Status.SUPPRESSED, source="policy", reason=reason)
 
     def _new(

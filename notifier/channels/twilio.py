@@ -62,6 +62,7 @@ class _Outcome:
     kind: type[PermanentFailure] | type[TechnicalFailure]  # OptedOut is a PermanentFailure
     retryable: bool = False
     code: str | None = None  # defaults to "twilio-<code>" or "http-<status>"
+    unknown: bool = False  # the POST may have reached Twilio: reconcile before a resend
 
 
 # The one table (sms.md §9). Integer keys are Twilio error codes; string keys are the HTTP status
@@ -86,7 +87,7 @@ ERRORS: dict[int | str, _Outcome] = {
     21617: _Outcome(PermanentFailure),  # body over 1,600 characters: a template bug
     21635: _Outcome(PermanentFailure),  # To is a landline
     "429": _Outcome(TechnicalFailure, retryable=True),
-    "5xx": _Outcome(TechnicalFailure, retryable=True),
+    "5xx": _Outcome(TechnicalFailure, retryable=True, unknown=True),
     "4xx": _Outcome(TechnicalFailure),
 }
 # The callbacks' table (sms.md §9-10, lifecycle §3.2): Twilio's report -> (our status, reason
@@ -130,10 +131,10 @@ def callback_outcome(
     return CALLBACKS.get(message_status)
 
 
-TIMEOUT = _Outcome(TechnicalFailure, retryable=True, code="timeout")
-NETWORK = _Outcome(TechnicalFailure, retryable=True, code="network-error")
+TIMEOUT = _Outcome(TechnicalFailure, retryable=True, code="timeout", unknown=True)
+NETWORK = _Outcome(TechnicalFailure, retryable=True, code="network-error", unknown=True)
 # A 2xx whose body cannot be read: the message may well have gone, so a retry could send it twice.
-UNREADABLE = _Outcome(TechnicalFailure, code="invalid-response")
+UNREADABLE = _Outcome(TechnicalFailure, code="invalid-response", unknown=True)
 
 
 def failure_for(status: int, code: int | None) -> DeliveryFailure:
@@ -148,7 +149,9 @@ def failure_for(status: int, code: int | None) -> DeliveryFailure:
 def _failure(outcome: _Outcome, detail: str, fallback_code: str = "") -> DeliveryFailure:
     code = outcome.code or fallback_code
     if outcome.kind is TechnicalFailure:
-        return TechnicalFailure(code, detail, retryable=outcome.retryable)
+        return TechnicalFailure(
+            code, detail, retryable=outcome.retryable, outcome_unknown=outcome.unknown
+        )
     return outcome.kind(code, detail)
 
 
@@ -287,7 +290,8 @@ class TwilioChannel:
             status=status,
             provider_ref=found.sid,
             fragments=segments or message.fragments,
-            reason=reason or "reconciled",
+            # A failure keeps its code (twilio-30003, ...); anything else says how it was found.
+            reason=reason if status.is_failure and reason else "reconciled",
         )
 
     async def _create(self, fields: dict[str, Any]) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, insert, select, tuple_, update
+from sqlalchemy import Insert, and_, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -88,6 +88,18 @@ class Notification:
     def outcome_unknown(self) -> bool:
         """``sending`` with no provider receipt: a send was begun (the intent is recorded) but
         its answer never was, so only the provider knows whether it went (docs/events.md)."""
+        return self._unreceipted and self.attempt_started_at is not None
+
+    @property
+    def waiting(self) -> bool:
+        """Nothing handed to a provider yet: ``created``, or ``sending`` whose every attempt
+        failed before reaching the provider (a retry is due)."""
+        return self.status is Status.CREATED or (
+            self._unreceipted and self.attempt_started_at is None
+        )
+
+    @property
+    def _unreceipted(self) -> bool:
         return self.status is Status.SENDING and self.provider_ref is None
 
 
@@ -133,6 +145,7 @@ class _Note:
     source: str
     reason: str
     attempt: bool
+    sent_nothing: bool = False
 
 
 class NotificationStore:
@@ -192,10 +205,18 @@ class NotificationStore:
         await self._submit("intend", _Note(notification_id, source, "intent", False))
 
     async def note(
-        self, notification_id: str, *, source: str, reason: str, attempt: bool = False
+        self,
+        notification_id: str,
+        *,
+        source: str,
+        reason: str,
+        attempt: bool = False,
+        sent_nothing: bool = False,
     ) -> None:
-        """Add a history entry that does not change the status (a retry scheduled, a delay)."""
-        await self._submit("note", _Note(notification_id, source, reason, attempt))
+        """Add a history entry that does not change the status (a retry scheduled, a delay).
+        ``sent_nothing``: the failed attempt surely never reached the provider, so its intent
+        is cleared and the retry sends without reconciling."""
+        await self._submit("note", _Note(notification_id, source, reason, attempt, sent_nothing))
 
     async def _submit(self, kind: str, args: Any) -> Any:
         return await self._batches.submit(_Op(kind, args))
@@ -375,13 +396,24 @@ async def _intents(
     history: list[dict[str, Any]],
     now: datetime,
 ) -> None:
-    """Every intent of the batch in one UPDATE: rows still ``created`` become ``sending`` with the
-    attempt's start time; RETURNING names them for the history."""
+    """Every intent of the batch in one UPDATE: rows with nothing at a provider (``created``, or
+    ``sending`` after attempts that surely sent nothing) become ``sending`` with the attempt's
+    start time; RETURNING names them for the history."""
     sources = {batch[i].args.notification_id: batch[i].args.source for i in indexes}
+    c = notifications.c
     statement = (
         update(notifications)
-        .where(notifications.c.id.in_(sorted(sources)))
-        .where(notifications.c.status == str(Status.CREATED))
+        .where(c.id.in_(sorted(sources)))
+        .where(
+            or_(
+                c.status == str(Status.CREATED),
+                and_(
+                    c.status == str(Status.SENDING),
+                    c.provider_ref.is_(None),
+                    c.attempt_started_at.is_(None),
+                ),
+            )
+        )
         .values(status=str(Status.SENDING), attempt_started_at=now, updated_at=now)
         .returning(notifications.c.id)
     )
@@ -400,10 +432,11 @@ async def _note(
     if state is None:
         return NoResultFound(f"no notification {op.notification_id}")
     if op.attempt:
+        values: dict[str, Any] = {"attempts": notifications.c.attempts + 1, "updated_at": now}
+        if op.sent_nothing:
+            values["attempt_started_at"] = None
         await conn.execute(
-            update(notifications)
-            .where(notifications.c.id == op.notification_id)
-            .values(attempts=notifications.c.attempts + 1, updated_at=now)
+            update(notifications).where(notifications.c.id == op.notification_id).values(values)
         )
     history.append(_entry(op.notification_id, state.status, now, op.source, op.reason, False))
     return None
