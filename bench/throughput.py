@@ -15,6 +15,12 @@ to ``notifier.outcomes``. Three phases:
 3. latency: events published at ``--rate`` a second for ``--latency-seconds``; end-to-end
    latency (published -> accepted by the SMTP server or the Twilio fake) p50/p95/p99.
 
+After the throughput phase it also prints the window a crash could leave a message accepted but
+unrecorded (docs/events.md, "Delivery guarantee"): for each notification, from its acceptance at
+the sink to the timestamp of the flush that recorded the provider's answer (``status_history.at``
+is taken as that flush begins, so the durable commit is a little later: a lower bound by the
+flush's own length).
+
 Not a test: it prints the figures beside their targets and never fails on them.
 """
 
@@ -24,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aio_pika
+import asyncpg
 import psutil
 from _common import (
     EVENT_TYPE,
@@ -65,6 +73,8 @@ class Throughput:
     p99: float
     duplicates: int
     missing: int
+    window_p50: float = 0.0
+    window_p99: float = 0.0
 
 
 @dataclass
@@ -108,6 +118,32 @@ async def baseline(amqp_url: str, messages: list[bytes], prefetch: int) -> float
         await queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
     return (len(messages) - 1) / elapsed
+
+
+# The history row of the provider's answer: the channel's own applied record, not the intent.
+RECORDED = """
+SELECT n.case_reference, h.at FROM status_history h
+JOIN notifications n ON n.id = h.notification_id
+WHERE h.applied AND h.source IN ('email', 'sms') AND h.status IN ('sent', 'sending', 'delivered')
+  AND (h.reason IS NULL OR h.reason <> 'intent')
+"""
+_DIGITS = re.compile(r"(\d{8})$")
+
+
+async def record_windows(database_url: str, acceptances: dict[str, list[float]]) -> list[float]:
+    """Milliseconds from each message's first acceptance at a sink to its durable record."""
+    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        rows = await conn.fetch(RECORDED)
+    finally:
+        await conn.close()
+    windows = []
+    for row in rows:
+        found = _DIGITS.search(row["case_reference"] or "")
+        times = acceptances.get(found.group(1)) if found else None
+        if times:
+            windows.append((row["at"].timestamp() - min(times)) * 1000)
+    return sorted(windows)
 
 
 def _first_times(acceptances: dict[str, list[float]], refs: range) -> tuple[list[float], int, int]:
@@ -178,6 +214,10 @@ async def throughput(
         duplicates=duplicates,
         missing=missing,
     )
+    windows = await record_windows(args.database_url, acceptances)
+    if windows:
+        result.window_p50 = percentile(windows, 0.50)
+        result.window_p99 = percentile(windows, 0.99)
     return result, worker
 
 
@@ -292,6 +332,12 @@ def report(
             "latency under backlog p50/p95/p99",
             f"{t.p50:,.0f} / {t.p95:,.0f} / {t.p99:,.0f} ms",
             "(queue wait: preloaded)",
+            "",
+        ),
+        (
+            "provider accept -> durable record p50/p99",
+            f"{t.window_p50:,.1f} / {t.window_p99:,.1f} ms",
+            "(a crash's window)",
             "",
         ),
         (

@@ -13,6 +13,8 @@
           └── TechnicalFailure        our side or the provider's; ``retryable``: whether to retry
 
 Each DeliveryFailure class carries the notification status it leaves behind (``status``).
+``outcome_unknown``: the request may have reached the provider (a timeout or a lost connection
+after it was sent, a 5xx), so a retry reconciles before sending again (docs/events.md).
 Foreign exceptions are mapped to these once, at each adapter's boundary. Messages carry codes and
 never personal data (no addresses, numbers, names or message text).
 """
@@ -45,6 +47,7 @@ class DeliveryFailure(NotifierError):
     """A channel could not deliver one message; ``code`` is a short, PII-free reason code."""
 
     retryable = False
+    outcome_unknown = False
     status: ClassVar[Status] = Status.TECHNICAL_FAILURE
 
     def __init__(self, code: str, detail: str = "") -> None:
@@ -86,7 +89,9 @@ class TechnicalFailure(DeliveryFailure):
         *,
         retryable: bool = True,
         retry_after: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(code, detail)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown

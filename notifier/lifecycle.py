@@ -94,11 +94,27 @@ class Lifecycle:
             await self._changed(row, status, reason)
         return row
 
+    async def intend(self, row: Notification, *, source: str) -> None:
+        """Record that a send to the provider begins (``sending``, no provider reference, the
+        attempt's start time), durably, before the provider is called. Not counted and not
+        announced: it is not an outcome; the provider's receipt that follows is, and a replay
+        that finds only the intent reconciles with the provider (docs/events.md)."""
+        await self.notifications.intend(row.id, source=source)
+
     async def note(
-        self, row: Notification, *, source: str, reason: str, attempt: bool = False
+        self,
+        row: Notification,
+        *,
+        source: str,
+        reason: str,
+        attempt: bool = False,
+        sent_nothing: bool = False,
     ) -> None:
-        """A history entry that changes no status (a retry scheduled, a wait for quiet hours)."""
-        await self.notifications.note(row.id, source=source, reason=reason, attempt=attempt)
+        """A history entry that changes no status (a retry scheduled, a wait for quiet hours);
+        ``sent_nothing``: the failed attempt never reached the provider (its intent is void)."""
+        await self.notifications.note(
+            row.id, source=source, reason=reason, attempt=attempt, sent_nothing=sent_nothing
+        )
 
     async def announce(self, row: Notification, *, reason: str | None = None) -> None:
         """Publish ``row``'s current status again, uncounted: a replayed event whose earlier run

@@ -44,6 +44,13 @@ DEAD_LETTERS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+POSSIBLE_DUPLICATES = Counter(
+    "notifier_possible_duplicates_total",
+    "Messages sent again although an earlier send may have reached the provider (its outcome "
+    "was unknown and the provider cannot be asked), by channel.",
+    ["channel"],
+    registry=REGISTRY,
+)
 IN_FLIGHT = Gauge(
     "notifier_events_in_flight",
     "Events being processed now.",
@@ -89,6 +96,7 @@ __all__ = [
     "FAILOVERS",
     "IN_FLIGHT",
     "NOTIFICATIONS",
+    "POSSIBLE_DUPLICATES",
     "PROCESSED",
     "PROVIDER_STATE",
     "RETRIES",

@@ -67,8 +67,10 @@ def may_move(current: Status, new: Status) -> bool:
     a final status except ``posted`` -> ``returned``; ``sent`` may still complete to a receipt)."""
     if current == new:
         return False
-    if new is Status.CANCELLED:  # only what still waits; once handed over it is too late
-        return current is Status.CREATED
+    if new is Status.CANCELLED:
+        # Only what still waits: ``created``, or ``sending`` whose attempts all failed before
+        # reaching a provider (the caller checks which); once handed over it is too late.
+        return current in (Status.CREATED, Status.SENDING)
     if current is Status.POSTED:
         return new is Status.RETURNED
     if current is Status.SENT:
@@ -80,11 +82,13 @@ def may_move(current: Status, new: Status) -> bool:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Receipt:
-    """What a channel returns when a provider accepted a message."""
+    """What a channel returns when a provider accepted a message (or, reconciling, what the
+    provider says became of it: ``reason`` then carries its code)."""
 
     status: Status
     provider_ref: str | None = None
     fragments: int | None = None
+    reason: str | None = None
     # The exact bytes handed to the provider (the signed email, the text message as posted, the
     # letter's PDF): kept as evidence of service for statutory notices, dropped otherwise.
     content: bytes | None = dataclasses.field(default=None, repr=False, compare=False)

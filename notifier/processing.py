@@ -6,6 +6,10 @@ worker's settlement table turns into ack, delayed retry or dead-letter. No AMQP 
 
 What a repeated event does on each channel is the pure ``step_for`` table; what a failure does is
 its class (``errors``: each carries its status) and the ``RetryPolicy``.
+
+A send is announced to the store before the provider is called (``Lifecycle.intend``: ``sending``
+with no provider reference), so a replay after a crash knows the outcome is unknown and asks the
+provider (``Reconciler.find``) before sending again (docs/events.md, "Delivery guarantee").
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import structlog
 
 from notifier import events, metrics
 from notifier.channels.base import Channel as ChannelAdapter
+from notifier.channels.base import is_idempotent, reconciler
 from notifier.errors import (
     DeliveryFailure,
     InvalidEvent,
@@ -91,10 +96,13 @@ class Step(StrEnum):
     FALL_BACK = "fall-back"  # tried and failed: try the next channel
     DONE = "done"  # handed to a provider already: nothing left to send
     DUPLICATE = "duplicate"  # a copy of an event that another delivery is handling
+    RECONCILE = "reconcile"  # a send began and its outcome is unknown: ask the provider first
 
 
-def step_for(existing: Status | None, replay: bool) -> Step:
-    """The step for a channel whose notification is in ``existing`` (None: there is none)."""
+def step_for(existing: Status | None, replay: bool, outcome_unknown: bool = False) -> Step:
+    """The step for a channel whose notification is in ``existing`` (None: there is none);
+    ``outcome_unknown``: it is ``sending`` with no provider receipt (only the intent was
+    recorded). A ``sending`` with a receipt (Twilio's SID, a letter's print batch) is done."""
     if existing is None:
         return Step.SEND
     if existing is Status.SUPPRESSED:
@@ -103,7 +111,17 @@ def step_for(existing: Status | None, replay: bool) -> Step:
         return Step.FALL_BACK
     if existing is Status.CREATED:
         return Step.RESUME if replay else Step.DUPLICATE
+    if existing is Status.SENDING and outcome_unknown:
+        return Step.RECONCILE if replay else Step.DUPLICATE
     return Step.DONE
+
+
+def _step(row: Notification | None, replay: bool) -> Step:
+    if row is None:
+        return step_for(None, replay)
+    # A "sending" whose attempts all failed before reaching the provider waits like "created".
+    status = Status.CREATED if row.waiting else row.status
+    return step_for(status, replay, row.outcome_unknown)
 
 
 def _every_channel_failed(last: DeliveryFailure | None) -> Verdict:
@@ -231,13 +249,13 @@ class Processor:
         last_failure: DeliveryFailure | None = None
         for channel in decided.order:
             row = existing.get(channel)
-            step = step_for(row.status if row else None, replay)
+            step = _step(row, replay)
             if step in (Step.SKIP, Step.FALL_BACK):
                 continue
-            if step in (Step.DONE, Step.DUPLICATE):
-                if step is Step.DONE and replay and row is not None:
-                    await self.lifecycle.announce(row)  # the last run may have died before it
-                return Ack("duplicate")
+            if row is not None and step in (Step.DONE, Step.DUPLICATE, Step.RECONCILE):
+                settled = await self._in_hand(step, channel, row, decided, existing, attempt)
+                if settled is not None:
+                    return settled
             if row is None:
                 unusable = decided.unusable.get(channel)
                 row = await self.lifecycle.create(self._new(event, decided, channel, unusable))
@@ -255,6 +273,26 @@ class Processor:
             last_failure = failure
         return _every_channel_failed(last_failure)
 
+    async def _in_hand(
+        self,
+        step: Step,
+        channel: Channel,
+        row: Notification,
+        decided: Plan,
+        existing: Mapping[str, Notification],
+        attempt: int,
+    ) -> Verdict | None:
+        """A channel already holding the message: the verdict, or None to send after all (a
+        send of unknown outcome that the provider says never arrived)."""
+        if step is Step.RECONCILE:
+            settled = await self._reconcile(channel, row, decided, attempt)
+            if isinstance(settled, Ack):
+                await self._close_pending(existing, (channel,), "sent-by-another-channel")
+            return settled
+        if step is Step.DONE:
+            await self.lifecycle.announce(row)  # the last run may have died before it
+        return Ack("duplicate")
+
     async def _attempt(
         self, channel: Channel, row: Notification, decided: Plan, attempt: int, now: datetime
     ) -> tuple[Verdict | None, DeliveryFailure | None]:
@@ -265,9 +303,12 @@ class Processor:
             wait = (opens - now).total_seconds()
             return Retry(wait, "quiet-hours", str(channel), counts=False), None
         message = decided.drafts[channel].addressed(row.id)
+        adapter = self.channels[channel]
+        if not is_idempotent(adapter):
+            await self.lifecycle.intend(row, source=str(channel))
         started = time.perf_counter()
         try:
-            receipt = await self.channels[channel].send(message)
+            receipt = await adapter.send(message)
         except DeliveryFailure as failure:
             metrics.SEND_SECONDS.labels(channel=str(channel)).observe(time.perf_counter() - started)
             delay = self.retries.delay(attempt) if failure.retryable else None
@@ -275,7 +316,11 @@ class Processor:
                 delay = max(delay, failure.retry_after or 0.0)  # a daily limit waits for midnight
             if delay is not None:
                 await self.lifecycle.note(
-                    row, source=str(channel), reason=f"retry:{failure.code}", attempt=True
+                    row,
+                    source=str(channel),
+                    reason=f"retry:{failure.code}",
+                    attempt=True,
+                    sent_nothing=not failure.outcome_unknown,
                 )
                 return Retry(delay, failure.code, str(channel)), failure
             await self.lifecycle.move(row, failure.status, source=str(channel), reason=failure.code)
@@ -294,6 +339,50 @@ class Processor:
         )
         return Ack(str(receipt.status)), None
 
+    async def _reconcile(
+        self, channel: Channel, row: Notification, decided: Plan, attempt: int
+    ) -> Verdict | None:
+        """A replay of a send whose outcome is unknown: the provider's copy adopted (a verdict),
+        or None to send again (the provider has none, or cannot be asked and a resend is
+        harmless or counted). A provider that cannot be reached now means a retry later."""
+        structlog.contextvars.bind_contextvars(notification_id=row.id, channel=str(channel))
+        adapter = self.channels[channel]
+        finder = reconciler(adapter)
+        if finder is None:
+            if not is_idempotent(adapter):
+                # SMTP cannot be asked: the resend carries the same Message-ID (channels/mime.py).
+                metrics.POSSIBLE_DUPLICATES.labels(channel=str(channel)).inc()
+                await self.lifecycle.note(row, source=str(channel), reason="possible-duplicate")
+            return None
+        since = row.attempt_started_at or row.created_at
+        try:
+            found = await finder.find(decided.drafts[channel].addressed(row.id), since)
+        except DeliveryFailure as failure:
+            code = f"reconcile:{failure.code}"
+            delay = self.retries.delay(attempt)
+            if delay is None:  # never guess: an operator replays it once the provider answers
+                return Dead("outcome-unknown", f"{channel}: {failure.code}")
+            await self.lifecycle.note(row, source=str(channel), reason=code, attempt=True)
+            return Retry(delay, code, str(channel))
+        if found is None or (found.provider_ref and await self._claimed(found.provider_ref, row)):
+            return None  # it never reached the provider: send it now
+        await self.lifecycle.move(
+            row,
+            found.status,
+            source=str(channel),
+            reason=found.reason or "reconciled",
+            provider_ref=found.provider_ref,
+            fragments=found.fragments,
+        )
+        log.info("notification.reconciled", status=str(found.status))
+        return Ack(str(found.status))
+
+    async def _claimed(self, provider_ref: str, row: Notification) -> bool:
+        """Whether another notification already owns the provider's message ``provider_ref``
+        (an identical text to the same number): then it is not this one's copy."""
+        owner = await self.notifications.by_provider_ref(provider_ref)
+        return owner is not None and owner.id != row.id
+
     async def _suppress(
         self,
         event: events.CaseEvent,
@@ -303,9 +392,11 @@ class Processor:
     ) -> Verdict:
         assert decided.suppression is not None
         reason = decided.suppression.reason
-        steps = {step_for(r.status, replay) for c, r in existing.items() if c != NO_CHANNEL}
-        if steps & {Step.DONE, Step.SKIP, Step.DUPLICATE}:
-            return Ack("duplicate")  # sent or closed before the preferences changed, or in hand
+        steps = {_step(r, replay) for c, r in existing.items() if c != NO_CHANNEL}
+        if steps & {Step.DONE, Step.SKIP, Step.DUPLICATE, Step.RECONCILE}:
+            # Sent or closed before the preferences changed, or in hand; a send of unknown
+            # outcome is not sent again now, and its provider's receipt still settles it.
+            return Ack("duplicate")
         if Step.RESUME in steps:
             # It waited (quiet hours, a retry) and may no longer be sent: close what waited.
             await self._close_pending(existing, (), reason)
@@ -373,7 +464,7 @@ class Processor:
             row = await self.lifecycle.create(new)
             if row is None:
                 return Ack("duplicate")
-        elif row.status is not Status.CREATED:
+        elif not row.waiting:
             return None  # withdrawn or handled already: the usual steps say what to do
         await self.lifecycle.note(row, source="policy", reason="scheduled")
         wait = (event.send_after - now).total_seconds()
@@ -410,20 +501,21 @@ class Processor:
         batched = await self.notifications.in_print_batch(letters)
         reason = f"withdrawn-by:{event.id}"[:100]  # the reason column's width
         for row in candidates:
-            if row.status is Status.CREATED and row.id not in batched:
+            if row.waiting and row.id not in batched:
                 await self.lifecycle.move(row, Status.CANCELLED, source="withdrawal", reason=reason)
             elif row.status is not Status.CANCELLED and (
-                row.status is Status.CREATED or step_for(row.status, True) is Step.DONE
+                row.waiting or _step(row, True) in (Step.DONE, Step.RECONCILE)
             ):
                 await self.lifecycle.announce(row, reason=TOO_LATE)
 
     async def _close_pending(
         self, existing: Mapping[str, Notification], keep: Iterable[Channel], reason: str
     ) -> None:
-        """Suppress notifications left waiting ('created') on channels other than ``keep``."""
+        """Suppress notifications left waiting (nothing at a provider) on channels other than
+        ``keep``."""
         kept = {str(c) for c in keep}
         for channel, row in existing.items():
-            if row.status is Status.CREATED and channel not in kept:
+            if row.waiting and channel not in kept:
                 await self.lifecycle.move(row, Status.SUPPRESSED, source="policy", reason=reason)
 
     def _new(

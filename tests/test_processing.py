@@ -65,7 +65,7 @@ async def test_event_becomes_sent_email_with_history(engine: AsyncEngine) -> Non
     assert (row.channel, row.status, row.case_reference) == ("email", Status.SENT, "24/01234/FUL")
     assert row.template == "planning.application.received" and row.template_version
     history = await rig.notifications.history(row.id)
-    assert [h.status for h in history] == [Status.CREATED, Status.SENT]
+    assert [h.status for h in history] == [Status.CREATED, Status.SENDING, Status.SENT]
     [outcome] = rig.outcomes()
     assert outcome["type"] == "notification.sent"
     assert outcome["data"]["notification_id"] == row.id  # type: ignore[index]
@@ -258,6 +258,7 @@ async def test_invalid_events_are_dead_lettered_with_reason(
 @pytest.mark.parametrize(
     ("existing", "replay", "step"),
     [
+        # "sending" here has its provider's receipt: Twilio's SID, a letter's print batch.
         (None, False, Step.SEND),
         (None, True, Step.SEND),
         (Status.CREATED, False, Step.DUPLICATE),
@@ -277,6 +278,13 @@ async def test_invalid_events_are_dead_lettered_with_reason(
 def test_step_for_each_existing_status(existing: Status | None, replay: bool, step: Step) -> None:
     """What a (repeated) event does on a channel, by what that channel already holds."""
     assert step_for(existing, replay) is step
+
+
+@pytest.mark.parametrize(("replay", "step"), [(True, Step.RECONCILE), (False, Step.DUPLICATE)])
+def test_step_for_a_send_of_unknown_outcome(replay: bool, step: Step) -> None:
+    """``sending`` with no provider receipt (only the intent recorded) is reconciled with the
+    provider on a replay, and left to the delivery handling it otherwise."""
+    assert step_for(Status.SENDING, replay, outcome_unknown=True) is step
 
 
 async def test_the_event_attempt_is_the_one_retry_counter(engine: AsyncEngine) -> None:

@@ -166,7 +166,9 @@ async def wait_for_status(
 ) -> Notification:
     async def reached() -> Notification | None:
         row = (await notifications_of(service, event)).get(channel)
-        return row if row is not None and row.status is status else None
+        # A "sending" that is only the intent (no receipt yet) has not reached ``status``.
+        done = row is not None and row.status is status and not row.outcome_unknown
+        return row if done else None
 
     found: Notification = await wait_for(reached, 10, f"{channel} {status}")
     return found
@@ -203,11 +205,11 @@ async def test_sms_first_customer_gets_a_valid_messages_api_request(
     assert request.form["Body"] == (
         "Stratford-on-Avon District Council: we have your planning application 24/01234/FUL."
     )
-    assert request.form["StatusCallback"] == (
-        f"http://127.0.0.1:{service.port}{STATUS_CALLBACK_PATH}"
-    )
     [sid] = fake.messages
     row = await wait_for_status(service, event, "sms", Status.SENDING)
+    assert request.form["StatusCallback"] == (
+        f"http://127.0.0.1:{service.port}{STATUS_CALLBACK_PATH}?notification={row.id}"
+    )
     assert row.provider_ref == sid
     assert "email" not in await notifications_of(service, event)
     assert "900123" not in service.logs()

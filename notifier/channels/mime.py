@@ -112,7 +112,7 @@ def build_email(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     council = message.council
-    message_id = make_msgid(domain=council.email_domain)
+    message_id = message_id_for(message.notification_id, council.email_domain)
     label = _LABEL_UNSAFE.sub("-", message.event_type.lower()).strip("-") or "notifications"
     headers = [
         ("From", formataddr((council.name, council.email_from), charset="utf-8")),
@@ -151,6 +151,22 @@ def build_email(
     if dkim is not None:
         data = dkim.sign(data, council.email_domain) + data
     return WireEmail(data=data, message_id=message_id)
+
+
+# A notification id that can stand as the left part of a Message-ID (RFC 5322 §3.6.4 dot-atom).
+_ID_LEFT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]|\.(?=[A-Za-z0-9]))*")
+
+
+def message_id_for(notification_id: str, domain: str) -> str:
+    """The Message-ID of a notification's email: ``<notification id@council's domain>``.
+
+    Stable across attempts, so a resend after a crash between the relay's acceptance and our
+    record is the same message to the resident's mail client, which may collapse it (RFC 5322
+    §3.6.4: one Message-ID per message, its left part unique on the right-hand domain; the
+    notification id is a UUID). An id that cannot stand there gets a random one."""
+    if _ID_LEFT.fullmatch(notification_id):
+        return f"<{notification_id}@{domain}>"
+    return make_msgid(domain=domain)
 
 
 def _header(name: str, value: str) -> str:

@@ -24,6 +24,7 @@ from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
 
 class _Outbox:
     name = "outbox"
+    idempotent = True  # one file per notification id, replaced whole: a resend rewrites it
     folder = ""
     suffix = ""
 

@@ -120,9 +120,9 @@ def failure_for(exc: BaseException, stage: Stage) -> DeliveryFailure:  # noqa: C
         return _failure(outcome, f"smtp-{exc.code}", f"{stage} {enhanced}".strip())
     if isinstance(exc, TimeoutError):
         # After DATA the relay may have taken the message: a retry can send it twice.
-        return _failure(RETRY, "smtp-timeout", stage)
+        return _failure(RETRY, "smtp-timeout", stage, unknown=stage == "data")
     if isinstance(exc, SMTPServerDisconnected):
-        return _failure(RETRY, "smtp-disconnected", stage)
+        return _failure(RETRY, "smtp-disconnected", stage, unknown=stage == "data")
     cause = exc.__cause__ if isinstance(exc, SMTPConnectError) else exc
     if isinstance(cause, ssl.SSLCertVerificationError):
         return _failure(STOP, "smtp-tls-certificate", stage)
@@ -138,7 +138,7 @@ def failure_for(exc: BaseException, stage: Stage) -> DeliveryFailure:  # noqa: C
         return _failure(STOP, "smtp-bad-sender", stage)
     if isinstance(exc, SMTPException):  # a capability we need is missing
         return _failure(STOP, "smtp-unsupported", stage)
-    return _failure(RETRY, "smtp-error", f"{stage} {type(exc).__name__}")
+    return _failure(RETRY, "smtp-error", f"{stage} {type(exc).__name__}", unknown=stage == "data")
 
 
 def _reply_outcome(stage: Stage, code: int, enhanced: str) -> _Outcome:
@@ -153,9 +153,12 @@ def _reply_outcome(stage: Stage, code: int, enhanced: str) -> _Outcome:
     raise AssertionError("REPLIES ends with catch-alls for 4xx and 5xx")
 
 
-def _failure(outcome: _Outcome, code: str, detail: str) -> DeliveryFailure:
+def _failure(
+    outcome: _Outcome, code: str, detail: str, *, unknown: bool = False
+) -> DeliveryFailure:
+    """``unknown``: the relay may have the message (no reply to the end of DATA)."""
     if outcome.kind is TechnicalFailure:
-        return TechnicalFailure(code, detail, retryable=outcome.retryable)
+        return TechnicalFailure(code, detail, retryable=outcome.retryable, outcome_unknown=unknown)
     return outcome.kind(code, detail)
 
 

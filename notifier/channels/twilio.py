@@ -13,11 +13,16 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import (
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -44,8 +49,15 @@ _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 OPTED_OUT = "opted-out"
 # The SDK's keyword for each sender field -> its name in the form Twilio receives.
 _FORM_NAMES = {"from_": "From", "messaging_service_sid": "MessagingServiceSid"}
-# Where the web app receives Twilio's status callbacks, below NOTIFIER_PUBLIC_URL.
+# Where the web app receives Twilio's status callbacks, below NOTIFIER_PUBLIC_URL; the query
+# parameter names the notification, so a callback settles one whose SID was never recorded.
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+NOTIFICATION_PARAM = "notification"
+# Reconciling: how far before the recorded start of an attempt a message Twilio holds still
+# counts as that attempt's (Twilio's date_created has whole seconds; the clocks may differ), and
+# how many of the number's messages are looked at at most.
+CLOCK_SKEW = timedelta(seconds=60)
+MAX_LISTED = 1000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,6 +65,7 @@ class _Outcome:
     kind: type[PermanentFailure] | type[TechnicalFailure]  # OptedOut is a PermanentFailure
     retryable: bool = False
     code: str | None = None  # defaults to "twilio-<code>" or "http-<status>"
+    unknown: bool = False  # the POST may have reached Twilio: reconcile before a resend
 
 
 # The one table (sms.md §9). Integer keys are Twilio error codes; string keys are the HTTP status
@@ -77,13 +90,54 @@ ERRORS: dict[int | str, _Outcome] = {
     21617: _Outcome(PermanentFailure),  # body over 1,600 characters: a template bug
     21635: _Outcome(PermanentFailure),  # To is a landline
     "429": _Outcome(TechnicalFailure, retryable=True),
-    "5xx": _Outcome(TechnicalFailure, retryable=True),
+    "5xx": _Outcome(TechnicalFailure, retryable=True, unknown=True),
     "4xx": _Outcome(TechnicalFailure),
 }
-TIMEOUT = _Outcome(TechnicalFailure, retryable=True, code="timeout")
-NETWORK = _Outcome(TechnicalFailure, retryable=True, code="network-error")
+# The callbacks' table (sms.md §9-10, lifecycle §3.2): Twilio's report -> (our status, reason
+# recorded), for status callbacks (web/twilio.py) and reconciliation alike. A string key is a
+# MessageStatus that decides on its own; an integer key is the ErrorCode that decides an
+# "undelivered" or "failed" callback. Twilio's interim statuses (including "sent":
+# carrier accepted, no handset receipt yet) all stay "sending", which DESIGN's statuses reserve for
+# exactly that; "canceled" has no status of its own in DESIGN, so it is a technical failure.
+CALLBACKS: dict[str | int, tuple[Status, str | None]] = {
+    "accepted": (Status.SENDING, "twilio-accepted"),
+    "scheduled": (Status.SENDING, "twilio-scheduled"),
+    "queued": (Status.SENDING, "twilio-queued"),
+    "sending": (Status.SENDING, "twilio-sending"),
+    "sent": (Status.SENDING, "twilio-sent"),
+    "delivered": (Status.DELIVERED, None),
+    "canceled": (Status.TECHNICAL_FAILURE, "twilio-canceled"),
+    30002: (Status.TECHNICAL_FAILURE, "twilio-30002"),  # account suspended: alert
+    30003: (Status.TEMPORARY_FAILURE, "twilio-30003"),  # handset off or out of signal
+    30004: (Status.PERMANENT_FAILURE, "twilio-30004"),  # blocked by the recipient or carrier
+    30005: (Status.PERMANENT_FAILURE, "twilio-30005"),  # unknown handset
+    30006: (Status.PERMANENT_FAILURE, "twilio-30006"),  # landline or unreachable carrier
+    30007: (Status.PERMANENT_FAILURE, "twilio-30007"),  # carrier filtered: fix content or sender
+    30008: (Status.TEMPORARY_FAILURE, "twilio-30008"),  # unknown error
+    21610: (Status.PERMANENT_FAILURE, OPTED_OUT),  # replied STOP: also opts the number out
+}
+# Statuses whose outcome the ErrorCode decides; a code not in CALLBACKS is a technical failure.
+FAILED = frozenset({"undelivered", "failed"})
+
+
+def callback_outcome(
+    message_status: str, error_code: str | None
+) -> tuple[Status, str | None] | None:
+    """Our status and reason for one status callback; None when it says nothing about delivery
+    (inbound, WhatsApp-only or unknown statuses)."""
+    if message_status in FAILED:
+        code = int(error_code) if error_code and error_code.isdigit() else None
+        if code is None:
+            return Status.TECHNICAL_FAILURE, f"twilio-{message_status}"
+        status, reason = CALLBACKS.get(code, (Status.TECHNICAL_FAILURE, None))
+        return status, reason or f"twilio-{code}"
+    return CALLBACKS.get(message_status)
+
+
+TIMEOUT = _Outcome(TechnicalFailure, retryable=True, code="timeout", unknown=True)
+NETWORK = _Outcome(TechnicalFailure, retryable=True, code="network-error", unknown=True)
 # A 2xx whose body cannot be read: the message may well have gone, so a retry could send it twice.
-UNREADABLE = _Outcome(TechnicalFailure, code="invalid-response")
+UNREADABLE = _Outcome(TechnicalFailure, code="invalid-response", unknown=True)
 
 
 def failure_for(status: int, code: int | None) -> DeliveryFailure:
@@ -98,7 +152,9 @@ def failure_for(status: int, code: int | None) -> DeliveryFailure:
 def _failure(outcome: _Outcome, detail: str, fallback_code: str = "") -> DeliveryFailure:
     code = outcome.code or fallback_code
     if outcome.kind is TechnicalFailure:
-        return TechnicalFailure(code, detail, retryable=outcome.retryable)
+        return TechnicalFailure(
+            code, detail, retryable=outcome.retryable, outcome_unknown=outcome.unknown
+        )
     return outcome.kind(code, detail)
 
 
@@ -178,7 +234,9 @@ class TwilioChannel:
         sender = self._sender or _council_sender(message.council.sms_sender)
         fields: dict[str, Any] = {"to": to, "body": message.body, **sender}
         if self._status_callback_url:
-            fields["status_callback"] = self._status_callback_url
+            fields["status_callback"] = status_callback_for(
+                self._status_callback_url, message.notification_id
+            )
         if self._throttle is not None:
             await self._throttle.acquire(max(1, message.fragments))
         sid = await self._create(fields)
@@ -187,6 +245,61 @@ class TwilioChannel:
         ).encode()
         return Receipt(
             status=Status.SENDING, provider_ref=sid, fragments=message.fragments, content=posted
+        )
+
+    async def find(self, message: Message, since: datetime) -> Receipt | None:
+        """Twilio's copy of ``message``, if an earlier attempt's POST reached it: the oldest
+        outbound Message to the same number (and from the same sender) with the same body,
+        created no earlier than ``since`` less CLOCK_SKEW, with its SID and status (mapped by
+        the callbacks' table); None when there is none. TechnicalFailure when Twilio cannot be
+        asked now.
+
+        The list is filtered by ``To`` (and ``From``) only, not by ``DateSent``: Twilio sets
+        ``date_sent`` when it sends, so a Message still queued from the lost attempt would be
+        missed by that filter and sent twice. Pages are read newest first up to MAX_LISTED."""
+        message = expect(message, SmsMessage)
+        try:
+            to = normalise_uk_mobile(message.to, allow_fiction_range=self._allow_fiction_range)
+        except InvalidMobile:
+            return None  # never sent: the send itself will fail the same way
+        sender = self._sender or _council_sender(message.council.sms_sender)
+        filters: dict[str, Any] = {
+            "to": to,
+            **({"from_": sender["from_"]} if "from_" in sender else {}),
+        }
+        earliest = since - CLOCK_SKEW
+        messages = self._twilio().api.v2010.account.messages
+        candidates: list[Any] = []
+        try:
+            async with asyncio.timeout(self._timeout):
+                stream = await messages.stream_async(**filters, limit=MAX_LISTED, page_size=100)
+                async for listed in stream:
+                    if _is_copy(listed, message.body, earliest):
+                        candidates.append(listed)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise failure_for(exc.status, exc.code) from None
+        except TwilioException as exc:  # a page the SDK could not read: ("...", response)
+            response = exc.args[1] if len(exc.args) > 1 else None
+            status = getattr(response, "status_code", 0)
+            raise failure_for(status, None) if status else _failure(UNREADABLE, "list") from None
+        except TimeoutError:
+            raise _failure(TIMEOUT, f"no list in {self._timeout}s") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _failure(NETWORK, type(exc).__name__) from None
+        except ValueError:
+            raise _failure(UNREADABLE, "list body is not JSON") from None
+        if not candidates:
+            return None
+        found = min(candidates, key=lambda m: m.date_created)
+        error = str(found.error_code) if found.error_code else None
+        status, reason = callback_outcome(str(found.status), error) or (Status.SENDING, None)
+        segments = int(found.num_segments) if str(found.num_segments or "").isdigit() else 0
+        return Receipt(
+            status=status,
+            provider_ref=found.sid,
+            fragments=segments or message.fragments,
+            # A failure keeps its code (twilio-30003, ...); anything else says how it was found.
+            reason=reason if status.is_failure and reason else "reconciled",
         )
 
     async def _create(self, fields: dict[str, Any]) -> str | None:
@@ -233,6 +346,25 @@ class TwilioChannel:
             await self._http.close()
             self._http = None
             self._client = None
+
+
+def status_callback_for(url: str, notification_id: str) -> str:
+    """The StatusCallback URL for one message: ``url`` naming the notification in its query, so
+    a callback can settle a notification whose SID a crash kept us from recording."""
+    separator = "&" if urlsplit(url).query else "?"
+    return f"{url}{separator}{urlencode({NOTIFICATION_PARAM: notification_id})}"
+
+
+def _is_copy(listed: Any, body: str, earliest: datetime) -> bool:
+    """Whether a listed Message is an outbound copy of ``body`` created at or after
+    ``earliest``."""
+    created = listed.date_created
+    return (
+        str(listed.direction or "").startswith("outbound")
+        and listed.body == body
+        and created is not None
+        and created >= earliest
+    )
 
 
 def _council_sender(sender: str) -> dict[str, str]:

@@ -29,6 +29,7 @@ class SpoolingLetterChannel:
     """Renders each letter to the print spool; the dispatch does the rest."""
 
     name = "letter"
+    idempotent = True  # the spool holds one letter per notification id
 
     def __init__(
         self,

@@ -1,10 +1,10 @@
 """Notification records and their status history.
 
 Writes from the worker's many concurrent events are group-committed (``batching.py``):
-``create``, ``record``, ``note`` and ``for_event`` queue an operation and wait; one flush at a
-time runs everything queued so far in one transaction (one pooled connection, a handful of
-statements) and only then answers each caller, so a caller still learns of its record only once
-it is durable.
+``create``, ``record``, ``intend``, ``note`` and ``for_event`` queue an operation and wait; one
+flush at a time runs everything queued so far in one transaction (one pooled connection, a
+handful of statements) and only then answers each caller, so a caller still learns of its
+record only once it is durable.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, insert, select, tuple_, update
+from sqlalchemy import Insert, and_, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -74,14 +74,34 @@ class Notification:
     attempts: int
     created_at: datetime
     updated_at: datetime
+    attempt_started_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Notification:
         values = {f.name: getattr(row, f.name) for f in dataclasses.fields(cls)}
         values["status"] = Status(values["status"])
-        for key in ("created_at", "updated_at"):
-            values[key] = aware(values[key])
+        for key in ("created_at", "updated_at", "attempt_started_at"):
+            if values[key] is not None:
+                values[key] = aware(values[key])
         return cls(**values)
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """``sending`` with no provider receipt: a send was begun (the intent is recorded) but
+        its answer never was, so only the provider knows whether it went (docs/events.md)."""
+        return self._unreceipted and self.attempt_started_at is not None
+
+    @property
+    def waiting(self) -> bool:
+        """Nothing handed to a provider yet: ``created``, or ``sending`` whose every attempt
+        failed before reaching the provider (a retry is due)."""
+        return self.status is Status.CREATED or (
+            self._unreceipted and self.attempt_started_at is None
+        )
+
+    @property
+    def _unreceipted(self) -> bool:
+        return self.status is Status.SENDING and self.provider_ref is None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -104,7 +124,7 @@ MAX_BATCH = 500
 class _Op:
     """One queued store operation."""
 
-    kind: str  # "read" | "create" | "record" | "note"
+    kind: str  # "read" | "create" | "record" | "intend" | "note"
     args: Any
 
 
@@ -126,6 +146,7 @@ class _Note:
     source: str
     reason: str
     attempt: bool
+    sent_nothing: bool = False
 
 
 class NotificationStore:
@@ -197,11 +218,25 @@ class NotificationStore:
         applied: bool = await self._submit("record", op)
         return applied
 
+    async def intend(self, notification_id: str, *, source: str) -> None:
+        """Record, before the provider is called, that a send begins: ``created`` -> ``sending``
+        with no provider reference and ``attempt_started_at`` = now. A row in any other status
+        is left as it is (a resend after reconciling keeps the first intent's start time)."""
+        await self._submit("intend", _Note(notification_id, source, "intent", False))
+
     async def note(
-        self, notification_id: str, *, source: str, reason: str, attempt: bool = False
+        self,
+        notification_id: str,
+        *,
+        source: str,
+        reason: str,
+        attempt: bool = False,
+        sent_nothing: bool = False,
     ) -> None:
-        """Add a history entry that does not change the status (a retry scheduled, a delay)."""
-        await self._submit("note", _Note(notification_id, source, reason, attempt))
+        """Add a history entry that does not change the status (a retry scheduled, a delay).
+        ``sent_nothing``: the failed attempt surely never reached the provider, so its intent
+        is cleared and the retry sends without reconciling."""
+        await self._submit("note", _Note(notification_id, source, reason, attempt, sent_nothing))
 
     async def _submit(self, kind: str, args: Any) -> Any:
         return await self._batches.submit(_Op(kind, args))
@@ -289,13 +324,21 @@ async def _apply(conn: AsyncConnection, batch: Sequence[_Op]) -> list[Any]:
     now = utcnow()
     results: list[Any] = [None] * len(batch)
     history: list[dict[str, Any]] = []
-    by_kind: dict[str, list[int]] = {"read": [], "create": [], "record": [], "note": []}
+    by_kind: dict[str, list[int]] = {
+        "read": [],
+        "create": [],
+        "record": [],
+        "intend": [],
+        "note": [],
+    }
     for index, op in enumerate(batch):
         by_kind[op.kind].append(index)
     if by_kind["read"]:
         await _reads(conn, batch, by_kind["read"], results)
     if by_kind["create"]:
         await _creates(conn, batch, by_kind["create"], results, history, now)
+    if by_kind["intend"]:
+        await _intents(conn, batch, by_kind["intend"], history, now)
     changes = sorted(by_kind["record"] + by_kind["note"])
     if changes:
         await _changes(conn, batch, changes, results, history, now)
@@ -344,6 +387,7 @@ async def _creates(
                 "created_at": now,
                 "updated_at": now,
                 "attempts": 0,
+                "attempt_started_at": None,
             }
         )
     # executemany (one cached statement, sent as multi-row INSERTs); RETURNING names the winners.
@@ -367,41 +411,114 @@ async def _changes(
 ) -> None:
     """Records and notes, in the order they were asked for, against the rows' current status."""
     ids = sorted({batch[i].args.notification_id for i in indexes})
-    query = select(notifications.c.id, notifications.c.status).where(notifications.c.id.in_(ids))
+    query = select(notifications.c.id, notifications.c.status, notifications.c.provider_ref).where(
+        notifications.c.id.in_(ids)
+    )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    current = {row.id: Status(row.status) for row in (await conn.execute(query)).all()}
+    current = {
+        row.id: _Current(Status(row.status), row.provider_ref)
+        for row in (await conn.execute(query)).all()
+    }
     for i in indexes:
         op = batch[i].args
-        status = current.get(op.notification_id)
+        state = current.get(op.notification_id)
         if isinstance(op, _Note):
-            if status is None:
-                results[i] = NoResultFound(f"no notification {op.notification_id}")
-                continue
-            if op.attempt:
-                await conn.execute(
-                    update(notifications)
-                    .where(notifications.c.id == op.notification_id)
-                    .values(attempts=notifications.c.attempts + 1, updated_at=now)
-                )
-            history.append(_entry(op.notification_id, status, now, op.source, op.reason, False))
-            continue
-        if status is None:
-            results[i] = False
-            continue
-        applied = may_move(status, op.status)
-        if applied:
-            result = await conn.execute(
-                update(notifications)
-                .where(notifications.c.id == op.notification_id)
-                .where(notifications.c.status == str(status))
-                .values(_status_changes(op, now))
+            results[i] = await _note(conn, op, state, history, now)
+        else:
+            results[i] = await _record(conn, op, state, history, now)
+            if results[i]:
+                ref = op.provider_ref or (state.provider_ref if state else None)
+                current[op.notification_id] = _Current(op.status, ref)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Current:
+    status: Status
+    provider_ref: str | None
+
+
+async def _intents(
+    conn: AsyncConnection,
+    batch: Sequence[_Op],
+    indexes: list[int],
+    history: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Every intent of the batch in one UPDATE: rows with nothing at a provider (``created``, or
+    ``sending`` after attempts that surely sent nothing) become ``sending`` with the attempt's
+    start time; RETURNING names them for the history."""
+    sources = {batch[i].args.notification_id: batch[i].args.source for i in indexes}
+    c = notifications.c
+    statement = (
+        update(notifications)
+        .where(c.id.in_(sorted(sources)))
+        .where(
+            or_(
+                c.status == str(Status.CREATED),
+                and_(
+                    c.status == str(Status.SENDING),
+                    c.provider_ref.is_(None),
+                    c.attempt_started_at.is_(None),
+                ),
             )
-            applied = result.rowcount == 1
-            if applied:
-                current[op.notification_id] = op.status
-        history.append(_entry(op.notification_id, op.status, now, op.source, op.reason, applied))
-        results[i] = applied
+        )
+        .values(status=str(Status.SENDING), attempt_started_at=now, updated_at=now)
+        .returning(notifications.c.id)
+    )
+    for notification_id in (await conn.execute(statement)).scalars().all():
+        source = sources[notification_id]
+        history.append(_entry(notification_id, Status.SENDING, now, source, "intent", True))
+
+
+async def _note(
+    conn: AsyncConnection,
+    op: _Note,
+    state: _Current | None,
+    history: list[dict[str, Any]],
+    now: datetime,
+) -> NoResultFound | None:
+    if state is None:
+        return NoResultFound(f"no notification {op.notification_id}")
+    if op.attempt:
+        values: dict[str, Any] = {"attempts": notifications.c.attempts + 1, "updated_at": now}
+        if op.sent_nothing:
+            values["attempt_started_at"] = None
+        await conn.execute(
+            update(notifications).where(notifications.c.id == op.notification_id).values(values)
+        )
+    history.append(_entry(op.notification_id, state.status, now, op.source, op.reason, False))
+    return None
+
+
+async def _record(
+    conn: AsyncConnection,
+    op: _Record,
+    state: _Current | None,
+    history: list[dict[str, Any]],
+    now: datetime,
+) -> bool:
+    if state is None:
+        return False
+    # The provider's receipt for a send whose intent made it ``sending``: the same status, now
+    # with the provider's reference, is the change that counts (docs/events.md).
+    receipt = (
+        state.status is Status.SENDING
+        and op.status is Status.SENDING
+        and state.provider_ref is None
+        and op.provider_ref is not None
+    )
+    applied = receipt or may_move(state.status, op.status)
+    if applied:
+        result = await conn.execute(
+            update(notifications)
+            .where(notifications.c.id == op.notification_id)
+            .where(notifications.c.status == str(state.status))
+            .values(_status_changes(op, now))
+        )
+        applied = result.rowcount == 1
+    history.append(_entry(op.notification_id, op.status, now, op.source, op.reason, applied))
+    return applied
 
 
 def _status_changes(op: _Record, now: datetime) -> dict[str, Any]:

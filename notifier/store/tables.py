@@ -101,6 +101,9 @@ notifications = Table(
     Column("attempts", Integer, nullable=False, default=0),
     # When a notification waits for a later send time (data.send_after), the time it waits for.
     Column("waits_until", DateTime(timezone=True)),
+    # When the first send whose outcome is not yet recorded began (the intent, written before the
+    # provider call): a replay asks the provider what happened since then (docs/events.md).
+    Column("attempt_started_at", DateTime(timezone=True)),
     # Personal data: purged after the retention period, the rest stays.
     Column("recipient", Text),
     Column("purged_at", DateTime(timezone=True)),

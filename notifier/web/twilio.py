@@ -17,9 +17,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import SecretStr
 from starlette.datastructures import FormData
 
-from notifier.channels.twilio import OPTED_OUT, STATUS_CALLBACK_PATH, signature_is_valid
+from notifier.channels.twilio import (
+    NOTIFICATION_PARAM,
+    OPTED_OUT,
+    STATUS_CALLBACK_PATH,
+    callback_outcome,
+    signature_is_valid,
+)
 from notifier.lifecycle import Lifecycle
-from notifier.model import Status
 from notifier.preferences.store import PreferenceStore
 from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
 from notifier.store.notifications import Notification
@@ -34,31 +39,6 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 # The reply keywords live in notifier.web.replies, shared with Notify's inbound texts.
 __all__ = ["OPT_IN_KEYWORDS", "OPT_OUT_KEYWORDS", "keyword_opt_out", "twilio_router"]
 
-# The one table (sms.md §9-10, lifecycle §3.2): Twilio's report -> (our status, reason recorded).
-# A string key is a MessageStatus that decides on its own; an integer key is the ErrorCode that
-# decides an "undelivered" or "failed" callback. Twilio's interim statuses (including "sent":
-# carrier accepted, no handset receipt yet) all stay "sending", which DESIGN's statuses reserve for
-# exactly that; "canceled" has no status of its own in DESIGN, so it is a technical failure.
-CALLBACKS: dict[str | int, tuple[Status, str | None]] = {
-    "accepted": (Status.SENDING, "twilio-accepted"),
-    "scheduled": (Status.SENDING, "twilio-scheduled"),
-    "queued": (Status.SENDING, "twilio-queued"),
-    "sending": (Status.SENDING, "twilio-sending"),
-    "sent": (Status.SENDING, "twilio-sent"),
-    "delivered": (Status.DELIVERED, None),
-    "canceled": (Status.TECHNICAL_FAILURE, "twilio-canceled"),
-    30002: (Status.TECHNICAL_FAILURE, "twilio-30002"),  # account suspended: alert
-    30003: (Status.TEMPORARY_FAILURE, "twilio-30003"),  # handset off or out of signal
-    30004: (Status.PERMANENT_FAILURE, "twilio-30004"),  # blocked by the recipient or carrier
-    30005: (Status.PERMANENT_FAILURE, "twilio-30005"),  # unknown handset
-    30006: (Status.PERMANENT_FAILURE, "twilio-30006"),  # landline or unreachable carrier
-    30007: (Status.PERMANENT_FAILURE, "twilio-30007"),  # carrier filtered: fix content or sender
-    30008: (Status.TEMPORARY_FAILURE, "twilio-30008"),  # unknown error
-    21610: (Status.PERMANENT_FAILURE, OPTED_OUT),  # replied STOP: also opts the number out
-}
-# Statuses whose outcome the ErrorCode decides; a code not in CALLBACKS is a technical failure.
-FAILED = frozenset({"undelivered", "failed"})
-
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 # Unknown MessageSid (lifecycle §2). The only honest race is a receipt overtaking the worker's own
@@ -67,20 +47,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # 15 s, so this still answers in time. A longer wait would not help: a SID still unknown after
 # that belongs to another system on the account or to a lost record, for reconciliation by GET.
 UNKNOWN_REF_DELAYS = (0.1, 0.3, 0.6, 1.0)
-
-
-def callback_outcome(
-    message_status: str, error_code: str | None
-) -> tuple[Status, str | None] | None:
-    """Our status and reason for one status callback; None when it says nothing about delivery
-    (inbound, WhatsApp-only or unknown statuses)."""
-    if message_status in FAILED:
-        code = int(error_code) if error_code and error_code.isdigit() else None
-        if code is None:
-            return Status.TECHNICAL_FAILURE, f"twilio-{message_status}"
-        status, reason = CALLBACKS.get(code, (Status.TECHNICAL_FAILURE, None))
-        return status, reason or f"twilio-{code}"
-    return CALLBACKS.get(message_status)
 
 
 def e164(number: str) -> str:
@@ -110,12 +76,20 @@ def twilio_router(  # noqa: C901
     async def signed_form(request: Request, path: str) -> FormData | None:
         form = await request.form()
         signature = request.headers.get(SIGNATURE_HEADER)
-        if signature and signature_is_valid(token, base + path, form, signature):
+        # Twilio signs the URL it was given, query string included (sms.md §11).
+        url = base + path + (f"?{request.url.query}" if request.url.query else "")
+        if signature and signature_is_valid(token, url, form, signature):
             return form
         log.warning("twilio.webhook.forged", path=path, signed=bool(signature))
         return None
 
-    async def find(sid: str) -> Notification | None:
+    async def find(sid: str, notification_id: str | None) -> Notification | None:
+        """By the notification id the callback URL names, unless that notification holds
+        another SID; else by SID, waiting briefly for the worker's record of it."""
+        if notification_id:
+            named = await notifications.get(notification_id)
+            if named is not None and named.provider_ref in (None, sid):
+                return named
         notification = await notifications.by_provider_ref(sid)
         for delay in unknown_ref_delays:
             if notification is not None:
@@ -136,7 +110,7 @@ def twilio_router(  # noqa: C901
         if not sid or mapped is None:
             bound.info("twilio.callback.ignored")
             return Response(status_code=204)
-        notification = await find(sid)
+        notification = await find(sid, request.query_params.get(NOTIFICATION_PARAM))
         if notification is None:
             # Still a 2xx: Twilio retries a non-2xx callback (up to the URL's #rc= override) and
             # logs it as an error, and after the in-request retries above, a later redelivery
@@ -144,7 +118,11 @@ def twilio_router(  # noqa: C901
             bound.warning("twilio.callback.unknown_ref")
             return Response(status_code=204)
         status, reason = mapped
-        applied = await lifecycle.move(notification, status, source=SOURCE, reason=reason)
+        # The SID goes with it: a notification whose receipt a crash kept from the store (only
+        # its intent was recorded) is settled by its first callback.
+        applied = await lifecycle.move(
+            notification, status, source=SOURCE, reason=reason, provider_ref=sid
+        )
         recipient = str(form.get("To", ""))
         if reason == OPTED_OUT and recipient:
             # Whatever this notification's status: Twilio now blocks the number, so the

@@ -94,7 +94,7 @@ async def test_success_is_a_valid_messages_api_request(
         "To": "+447700900123",
         "From": "StratfordDC",
         "Body": "Your application 24/01234/FUL has arrived.",
-        "StatusCallback": CALLBACK,
+        "StatusCallback": CALLBACK + "?notification=n-1",
     }
     assert receipt == Receipt(Status.SENDING, provider_ref=receipt.provider_ref, fragments=1)
     assert re.fullmatch(r"SM[0-9a-f]{32}", receipt.provider_ref or "")
@@ -168,7 +168,9 @@ async def test_from_settings_wires_the_channel(fake: FakeTwilio) -> None:
         await channel.aclose()
     form = fake.requests[0].form
     assert form["From"] == "WarwickDC"
-    assert form["StatusCallback"] == "https://notify.example.org" + STATUS_CALLBACK_PATH
+    assert form["StatusCallback"] == (
+        "https://notify.example.org" + STATUS_CALLBACK_PATH + "?notification=n-1"
+    )
 
 
 # (HTTP status, Twilio code or None for a bare error page) -> (failure type, code, retryable)

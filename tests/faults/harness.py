@@ -4,8 +4,11 @@ for every event published: notified, failed, suppressed or dead-lettered with a 
 
 Every event carries a case reference ``FLT<seq>`` that the email subject and the SMS text show,
 so the sinks can count what each event produced; more than one receipt for an event is a
-duplicate, which the report counts (a crash between a provider's acceptance and the durable
-record can cause one; nothing else should).
+duplicate, which the report counts. A crash between a provider's acceptance and the durable
+record can cause one only by email (SMTP cannot be asked), and then with the same Message-ID:
+``Sinks.copies`` says how many texts and emails arrived twice, and under how many Message-IDs.
+A notification ``sending`` without a provider reference (only the intent recorded) is not yet
+notified: the tally waits for its reconciliation.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from tests.service import ServiceProcess
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REFERENCE = re.compile(r"FLT(\d{6})")
+MESSAGE_ID = re.compile(r"(?mi)^Message-ID:\s*(\S+)")
 NOTIFIED = frozenset({"sent", "sending", "delivered", "posted"})
 FAILED = frozenset({"permanent-failure", "temporary-failure", "technical-failure"})
 REPORTS: list[str] = []  # one line per test, printed in the terminal summary
@@ -76,6 +80,24 @@ class Tally:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class Copies:
+    """What arrived twice: texts (same To and Body), emails (same case reference), and how many
+    of those emails differed in Message-ID (a duplicate a mail client cannot collapse)."""
+
+    texts_twice: int
+    emails_twice: int
+    emails_with_distinct_ids: int
+    text_lookups: int  # Twilio list requests: texts of unknown outcome reconciled
+
+    def line(self) -> str:
+        return (
+            f"texts looked up {self.text_lookups}, duplicate texts {self.texts_twice}, "
+            f"emails resent {self.emails_twice} "
+            f"({self.emails_with_distinct_ids} with a different Message-ID)"
+        )
+
+
 class Sinks:
     """The SMTP fake behind a Gate, and the Twilio fake; receipts counted by case reference."""
 
@@ -109,6 +131,26 @@ class Sinks:
             found = REFERENCE.search(request.form.get("Body", ""))
             counts[found.group(0) if found else "?"] += 1
         return counts
+
+    def copies(self) -> Copies:
+        """Texts and emails that reached a sink more than once."""
+        texts = Counter(
+            (r.form.get("To", ""), r.form.get("Body", "")) for r in self.twilio.messages.values()
+        )
+        ids: dict[str, list[str]] = {}
+        for message in self.smtp.messages:
+            head = message.data.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+            found, message_id = REFERENCE.search(head), MESSAGE_ID.search(head)
+            ids.setdefault(found.group(0) if found else "?", []).append(
+                message_id.group(1) if message_id else ""
+            )
+        twice = [v for ref, v in ids.items() if len(v) > 1 and ref != "?"]
+        return Copies(
+            texts_twice=sum(n - 1 for n in texts.values() if n > 1),
+            emails_twice=sum(len(v) - 1 for v in twice),
+            emails_with_distinct_ids=sum(1 for v in twice if len(set(v)) > 1),
+            text_lookups=len(self.twilio.lists),
+        )
 
     def env(self) -> dict[str, str]:
         assert self.gate is not None
@@ -258,14 +300,16 @@ class World:
         conn = await asyncpg.connect(self.database_url.replace("+asyncpg", ""))
         try:
             records = await conn.fetch(
-                "SELECT event_source, event_id, channel, status FROM notifications"
+                "SELECT event_source, event_id, channel, status, provider_ref FROM notifications"
             )
         finally:
             await conn.close()
         found: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for r in records:
+            # Only the intent recorded: the outcome is unknown until reconciled.
+            unknown = r["status"] == "sending" and r["provider_ref"] is None
             found.setdefault((r["event_source"], r["event_id"]), []).append(
-                (r["channel"], r["status"])
+                (r["channel"], "sending-unknown" if unknown else r["status"])
             )
         return found
 

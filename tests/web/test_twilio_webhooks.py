@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import FormData, UploadFile
 from twilio.request_validator import RequestValidator
 
-from notifier.channels.twilio import STATUS_CALLBACK_PATH, TwilioChannel, signature_is_valid
+from notifier.channels.twilio import (
+    CALLBACKS,
+    FAILED,
+    STATUS_CALLBACK_PATH,
+    TwilioChannel,
+    signature_is_valid,
+)
 from notifier.councils import load_councils
 from notifier.http import create_app
 from notifier.lifecycle import Lifecycle
@@ -31,9 +37,7 @@ from notifier.preferences.store import PreferenceStore
 from notifier.settings import load_settings
 from notifier.store.notifications import NewNotification, Notification, NotificationStore
 from notifier.web.twilio import (
-    CALLBACKS,
     EMPTY_TWIML,
-    FAILED,
     INBOUND_PATH,
     OPT_IN_KEYWORDS,
     OPT_OUT_KEYWORDS,
@@ -690,7 +694,7 @@ async def test_default_callback_url_is_the_url_the_webhook_checks(engine: AsyncE
         finally:
             await channel.aclose()
     callback_url = fake.requests[0].form["StatusCallback"]
-    assert callback_url == "http://127.0.0.1:8123" + STATUS_CALLBACK_PATH
+    assert callback_url == "http://127.0.0.1:8123" + STATUS_CALLBACK_PATH + "?notification=n-1"
 
     notifications = NotificationStore(engine)
     row = await notifications.create(
@@ -714,9 +718,89 @@ async def test_default_callback_url_is_the_url_the_webhook_checks(engine: AsyncE
     params = callback_params(receipt.provider_ref, "delivered")
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8123") as client:
         response = await client.post(
-            STATUS_CALLBACK_PATH,
+            callback_url.removeprefix("http://127.0.0.1:8123"),
             data=params,
             headers={"X-Twilio-Signature": sign(callback_url, params)},
         )
     assert response.status_code == 204
     assert (await notifications.get(row.id)).status is Status.DELIVERED  # type: ignore[union-attr]
+
+
+# -- callbacks naming the notification (a send whose receipt a crash kept from the store) ----
+
+
+async def intent_only(rig: Rig) -> Notification:
+    """An SMS notification whose send began (the intent) but whose SID was never recorded."""
+    row = await rig.notifications.create(
+        NewNotification(
+            event_source="/councils/sdc/planning",
+            event_id=str(uuid.uuid4()),
+            event_type="planning.application.received",
+            council="sdc",
+            channel="sms",
+            recipient=MOBILE,
+        )
+    )
+    assert row is not None
+    await rig.notifications.intend(row.id, source="sms")
+    stored = await rig.notifications.get(row.id)
+    assert stored is not None and stored.outcome_unknown
+    return stored
+
+
+async def named_callback(rig: Rig, notification_id: str, sid: str, status: str) -> int:
+    query = f"?notification={notification_id}"
+    params = callback_params(sid, status)
+    response = await rig.client.post(
+        STATUS_CALLBACK_PATH + query,
+        data=params,
+        headers={"X-Twilio-Signature": sign(STATUS_URL + query, params)},
+    )
+    return response.status_code
+
+
+async def test_a_callback_naming_the_notification_settles_one_without_a_recorded_sid(
+    rig: Rig,
+) -> None:
+    """The notification id in the StatusCallback URL finds a notification whose SID a crash
+    kept from the store; the callback records the SID with the status."""
+    row = await intent_only(rig)
+    sid = "SM" + uuid.uuid4().hex
+    assert await named_callback(rig, row.id, sid, "delivered") == 204
+    stored = await rig.notifications.get(row.id)
+    assert stored is not None
+    assert (stored.status, stored.provider_ref) == (Status.DELIVERED, sid)
+
+
+async def test_an_interim_callback_naming_the_notification_records_its_sid(rig: Rig) -> None:
+    """A 'sent' callback for a notification known only by its intent records the SID, so the
+    notification is no longer of unknown outcome (a replay will not reconcile or resend)."""
+    row = await intent_only(rig)
+    sid = "SM" + uuid.uuid4().hex
+    assert await named_callback(rig, row.id, sid, "sent") == 204
+    stored = await rig.notifications.get(row.id)
+    assert stored is not None and stored.status is Status.SENDING
+    assert stored.provider_ref == sid and not stored.outcome_unknown
+
+
+async def test_the_query_string_is_part_of_what_is_signed(rig: Rig) -> None:
+    """A signature made over the URL without its query does not pass for the URL with it."""
+    row = await intent_only(rig)
+    params = callback_params("SM" + uuid.uuid4().hex, "delivered")
+    response = await rig.client.post(
+        f"{STATUS_CALLBACK_PATH}?notification={row.id}",
+        data=params,
+        headers={"X-Twilio-Signature": sign(STATUS_URL, params)},
+    )
+    assert response.status_code == 403
+    stored = await rig.notifications.get(row.id)
+    assert stored is not None and stored.status is Status.SENDING
+
+
+async def test_a_named_notification_holding_another_sid_is_left_alone(rig: Rig) -> None:
+    """A callback whose SID differs from the one the named notification holds is matched by
+    its SID only (here: unknown), so it cannot move the wrong notification."""
+    row = await rig.sending()
+    assert await named_callback(rig, row.id, "SM" + uuid.uuid4().hex, "undelivered") == 204
+    stored = await rig.notifications.get(row.id)
+    assert stored is not None and stored.status is Status.SENDING
