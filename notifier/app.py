@@ -17,7 +17,7 @@ from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
 from notifier.http import create_app
-from notifier.jobs import scheduled_jobs
+from notifier.jobs import observe_store_periodically, scheduled_jobs
 from notifier.lifecycle import Lifecycle
 from notifier.model import Channel, Council
 from notifier.outcomes import OutcomeSink
@@ -33,6 +33,7 @@ from notifier.templates.source import Catalogue
 from notifier.web.tokens import Links
 from notifier.worker.broker import Broker
 from notifier.worker.consumer import Worker
+from notifier.worker.probe import QueueProbe
 
 log = structlog.get_logger("notifier.app")
 
@@ -79,6 +80,7 @@ class Service:
             settings.links, settings.http, development=settings.store.is_sqlite
         )
         self.broker = Broker.from_settings(settings.worker)
+        self.probe = QueueProbe(self.broker)
         self.retries = RetryPolicy(
             settings.worker.retry_delay_seconds, settings.worker.max_attempts
         )
@@ -174,6 +176,16 @@ class Service:
                     tasks.append(server_task)
                 # Both roles publish outcomes (the HTTP port for provider webhooks).
                 await self.broker.connect()
+                if http:
+                    # The gauges that need a look at the database or the broker, refreshed by
+                    # the processes that serve /metrics.
+                    letters = self.settings.letters.provider is not LetterProvider.OUTBOX
+                    tasks.append(
+                        asyncio.create_task(
+                            observe_store_periodically(self.engine, letters=letters)
+                        )
+                    )
+                    tasks.append(asyncio.create_task(self.probe.run()))
                 if worker and jobs:
                     background = scheduled_jobs(
                         self.settings.letters,
@@ -197,6 +209,7 @@ class Service:
                         retries=self.retries,
                         concurrency=self.settings.worker.concurrency,
                         max_deliveries=self.settings.worker.max_deliveries,
+                        probe=self.probe,
                     )
                     await consumer.start()
                 log.info(

@@ -11,13 +11,16 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier import metrics
 from notifier.outcomes import OutcomeSink
 from notifier.settings import LetterProvider, LetterSettings
+from notifier.store.gauges import letter_counts, round_trip
 from notifier.store.notifications import NotificationStore
 
 log = structlog.get_logger("notifier.jobs")
 
 PURGE_EVERY = 3600.0
+OBSERVE_EVERY = 15.0
 
 
 async def purge_periodically(
@@ -32,6 +35,33 @@ async def purge_periodically(
                 log.info("retention.purged", count=purged)
         except Exception as exc:
             log.warning("retention.purge_failed", error=type(exc).__name__)
+        await asyncio.sleep(every)
+
+
+async def observe_store(engine: AsyncEngine, *, letters: bool) -> None:
+    """One probe of the database: its round trip, and (with a print provider) the letters'
+    counts, into their gauges."""
+    seconds = await round_trip(engine)
+    metrics.DATABASE_UP.set(0 if seconds is None else 1)
+    if seconds is None:
+        return
+    metrics.DATABASE_ROUND_TRIP.observe(seconds)
+    if letters:
+        try:
+            counts = await letter_counts(engine)
+        except Exception as exc:
+            log.warning("metrics.letters_failed", error=type(exc).__name__)
+            return
+        for state in metrics.LETTER_STATES:
+            metrics.LETTERS.labels(state=state).set(counts.get(state, 0))
+
+
+async def observe_store_periodically(
+    engine: AsyncEngine, *, letters: bool, every: float = OBSERVE_EVERY
+) -> None:
+    """``observe_store`` every ``every`` seconds, in each process that serves ``/metrics``."""
+    while True:
+        await observe_store(engine, letters=letters)
         await asyncio.sleep(every)
 
 

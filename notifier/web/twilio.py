@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import SecretStr
 from starlette.datastructures import FormData
 
+from notifier import metrics
 from notifier.channels.twilio import OPTED_OUT, STATUS_CALLBACK_PATH, signature_is_valid
 from notifier.lifecycle import Lifecycle
 from notifier.model import Status
@@ -97,6 +98,13 @@ def keyword_opt_out(body: str) -> bool | None:
     return None
 
 
+def received(result: str) -> None:
+    """Count one webhook request in ``notifier_webhook_receipts_total`` (results: applied,
+    unchanged, ignored, unknown-reference, forged, inbound-opt-out, inbound-opt-in,
+    inbound-ignored)."""
+    metrics.WEBHOOK_RECEIPTS.labels(provider="twilio", result=result).inc()
+
+
 def e164(number: str) -> str:
     """Twilio sends E.164 already; UK numbers are normalised anyway so they match the store."""
     try:
@@ -127,6 +135,7 @@ def twilio_router(  # noqa: C901
         if signature and signature_is_valid(token, base + path, form, signature):
             return form
         log.warning("twilio.webhook.forged", path=path, signed=bool(signature))
+        received("forged")
         return None
 
     async def find(sid: str) -> Notification | None:
@@ -149,6 +158,7 @@ def twilio_router(  # noqa: C901
         mapped = callback_outcome(twilio_status, error_code)
         if not sid or mapped is None:
             bound.info("twilio.callback.ignored")
+            received("ignored")
             return Response(status_code=204)
         notification = await find(sid)
         if notification is None:
@@ -156,9 +166,11 @@ def twilio_router(  # noqa: C901
             # logs it as an error, and after the in-request retries above, a later redelivery
             # would not find the record either; see UNKNOWN_REF_DELAYS.
             bound.warning("twilio.callback.unknown_ref")
+            received("unknown-reference")
             return Response(status_code=204)
         status, reason = mapped
         applied = await lifecycle.move(notification, status, source=SOURCE, reason=reason)
+        received("applied" if applied else "unchanged")
         recipient = str(form.get("To", ""))
         if reason == OPTED_OUT and recipient:
             # Whatever this notification's status: Twilio now blocks the number, so the
@@ -180,11 +192,12 @@ def twilio_router(  # noqa: C901
             customers = await preferences.opt_out_sms(
                 [e164(sender)], opted_out=opted_out, actor=INBOUND_ACTOR
             )
-            log.info(
-                "twilio.inbound", action="opt-out" if opted_out else "opt-in", customers=customers
-            )
+            action = "opt-out" if opted_out else "opt-in"
+            log.info("twilio.inbound", action=action, customers=customers)
         else:
-            log.info("twilio.inbound", action="ignored")
+            action = "ignored"
+            log.info("twilio.inbound", action=action)
+        received(f"inbound-{action}")
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     return router

@@ -25,6 +25,7 @@ from notifier.councils import load_councils
 from notifier.http import create_app
 from notifier.lifecycle import Lifecycle
 from notifier.messages import SmsMessage
+from notifier.metrics import REGISTRY, exposition
 from notifier.model import Channel, Status
 from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore
@@ -720,3 +721,28 @@ async def test_default_callback_url_is_the_url_the_webhook_checks(engine: AsyncE
         )
     assert response.status_code == 204
     assert (await notifications.get(row.id)).status is Status.DELIVERED  # type: ignore[union-attr]
+
+
+def receipts(result: str) -> float:
+    """``notifier_webhook_receipts_total`` for Twilio and one result, so far in this process."""
+    value = REGISTRY.get_sample_value(
+        "notifier_webhook_receipts_total", {"provider": "twilio", "result": result}
+    )
+    return value or 0.0
+
+
+async def test_webhook_receipts_are_counted_by_result(rig: Rig) -> None:
+    """An applied callback, a late one that changes nothing and a forged one are each counted
+    once under their result, with no number or SID in the labels."""
+    row = await rig.sending()
+    sid = str(row.provider_ref)
+    before = {r: receipts(r) for r in ("applied", "unchanged", "forged")}
+    await rig.status(sid, "delivered")
+    await rig.status(sid, "sent")
+    await rig.status(sid, "delivered", signature="garbage")
+    assert {r: receipts(r) - before[r] for r in before} == {
+        "applied": 1,
+        "unchanged": 1,
+        "forged": 1,
+    }
+    assert sid not in exposition().decode()
