@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier import metrics
 from notifier.outcomes import OutcomeSink
 from notifier.settings import LetterProvider, LetterSettings
-from notifier.store.gauges import letter_counts, round_trip
+from notifier.store.gauges import letter_counts, oldest_handed_over, round_trip
 from notifier.store.notifications import NotificationStore
 
 log = structlog.get_logger("notifier.jobs")
@@ -49,11 +49,14 @@ async def observe_store(engine: AsyncEngine, *, letters: bool) -> None:
     if letters:
         try:
             counts = await letter_counts(engine)
+            oldest = await oldest_handed_over(engine)
         except Exception as exc:
             log.warning("metrics.letters_failed", error=type(exc).__name__)
             return
         for state in metrics.LETTER_STATES:
             metrics.LETTERS.labels(state=state).set(counts.get(state, 0))
+        age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+        metrics.LETTERS_OLDEST_HANDED_OVER.set(max(0.0, age))
 
 
 async def observe_store_periodically(

@@ -90,6 +90,11 @@ LETTERS = Gauge(
 # waiting: spooled for the next batch; batched: claimed by a batch not yet handed over;
 # handed-over: with the print house, not yet reported posted; posted; returned.
 LETTER_STATES = ("waiting", "batched", "handed-over", "posted", "returned")
+LETTERS_OLDEST_HANDED_OVER = Gauge(
+    "notifier_letters_oldest_handed_over_seconds",
+    "Age of the oldest letter handed to the print house and not yet reported posted (0: none).",
+    registry=REGISTRY,
+)
 WEBHOOK_RECEIPTS = Counter(
     "notifier_webhook_receipts_total",
     "Provider webhook requests, by provider and what came of them.",
@@ -124,6 +129,7 @@ __all__ = [
     "EVENTS",
     "IN_FLIGHT",
     "LETTERS",
+    "LETTERS_OLDEST_HANDED_OVER",
     "LETTER_STATES",
     "NOTIFICATIONS",
     "PROCESSED",

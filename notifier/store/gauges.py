@@ -4,6 +4,7 @@ and where the letters stand in the print hand-over (docs/operations.md, "Metrics
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -61,3 +62,20 @@ async def letter_counts(engine: AsyncEngine) -> dict[str, int]:
     counts["posted"] = statuses.get(str(Status.POSTED), 0)
     counts["returned"] = statuses.get(str(Status.RETURNED), 0)
     return counts
+
+
+async def oldest_handed_over(engine: AsyncEngine) -> datetime | None:
+    """When the longest-waiting letter with the print house (``sending``, not yet reported
+    posted or returned) was handed over; None when there is none."""
+    query = select(func.min(notifications.c.updated_at)).where(
+        and_(
+            notifications.c.channel == str(Channel.LETTER),
+            notifications.c.status == str(Status.SENDING),
+        )
+    )
+    async with engine.connect() as connection:
+        at: datetime | None = (await connection.execute(query)).scalar_one()
+    if at is None:
+        return None
+    # SQLite hands back naive datetimes; every time the store writes is UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

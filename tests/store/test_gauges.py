@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +15,7 @@ from notifier.printhouse.dispatch import Dispatcher
 from notifier.printhouse.providers import FolderProvider
 from notifier.printhouse.spool import Spool
 from notifier.store.database import create_engine
-from notifier.store.gauges import letter_counts, round_trip
+from notifier.store.gauges import letter_counts, oldest_handed_over, round_trip
 from notifier.store.notifications import NotificationStore
 from tests.fakes.channels import RecordingSink
 from tests.printhouse.spooled import clean_letter_tables, spool_letters
@@ -69,4 +70,9 @@ async def test_letters_move_from_waiting_to_handed_over_to_posted_and_returned(
     )
     await observe_store(engine, letters=True)
     assert metrics.REGISTRY.get_sample_value("notifier_letters", {"state": "handed-over"}) == 2
+    oldest = await oldest_handed_over(engine)
+    assert oldest is not None
+    assert 0 <= (datetime.now(UTC) - oldest).total_seconds() < 60
+    age = metrics.REGISTRY.get_sample_value("notifier_letters_oldest_handed_over_seconds")
+    assert age is not None and 0 <= age < 60
     assert metrics.REGISTRY.get_sample_value("notifier_database_up") == 1
