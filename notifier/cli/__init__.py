@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from notifier.cli import catalogue, common, customers, letters, operations
+from notifier.cli import catalogue, common, customers, letters, notifications, operations
 
 
 @click.group(cls=common.Group)
@@ -24,5 +24,6 @@ for command in (
     customers.keys,
     customers.customers,
     letters.letters,
+    notifications.notifications,
 ):
     main.add_command(command)
