@@ -14,8 +14,9 @@ from notifier.cli import common
 @click.option(
     "--no-jobs",
     is_flag=True,
-    help="No scheduled jobs (retention purge, letter cut-off, print reports): for the scaled "
-    "replicas of a deployment where one other process runs them.",
+    help="No scheduled jobs (retention purge, letter cut-off, print reports) and no extra "
+    "worker processes: for the scaled replicas of a deployment where one other process runs "
+    "the jobs.",
 )
 def run(no_jobs: bool) -> None:
     """Run the worker and the HTTP port (health, metrics, APIs) in one process.
