@@ -178,8 +178,10 @@ class Service:
                 await self.broker.connect()
                 if http:
                     # The gauges that need a look at the database or the broker, refreshed by
-                    # the processes that serve /metrics.
-                    letters = self.settings.letters.provider is not LetterProvider.OUTBOX
+                    # the processes that serve /metrics; the letters' counts only by the one
+                    # that runs the scheduled jobs, not by every scaled replica.
+                    printing = self.settings.letters.provider is not LetterProvider.OUTBOX
+                    letters = printing and worker and jobs
                     tasks.append(
                         asyncio.create_task(
                             observe_store_periodically(self.engine, letters=letters)
