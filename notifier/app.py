@@ -19,7 +19,7 @@ from notifier.councils import load_councils
 from notifier.errors import ConfigurationError
 from notifier.evidence import FolderEvidence
 from notifier.http import create_app
-from notifier.jobs import notify_jobs, release_scheduled, scheduled_jobs
+from notifier.jobs import notify_jobs, observe_store_periodically, release_scheduled, scheduled_jobs
 from notifier.lifecycle import Lifecycle
 from notifier.messages import Message
 from notifier.model import Channel, Council
@@ -37,6 +37,7 @@ from notifier.templates.source import Catalogue
 from notifier.web.tokens import Links
 from notifier.worker.broker import Broker
 from notifier.worker.consumer import Worker
+from notifier.worker.probe import QueueProbe
 
 log = structlog.get_logger("notifier.app")
 
@@ -158,6 +159,7 @@ class Service:
             settings.links, settings.http, development=settings.store.is_sqlite
         )
         self.broker = Broker.from_settings(settings.worker)
+        self.probe = QueueProbe(self.broker)
         self.retries = RetryPolicy(
             settings.worker.retry_delay_seconds, settings.worker.max_attempts
         )
@@ -267,6 +269,18 @@ class Service:
                     tasks.append(server_task)
                 # Both roles publish outcomes (the HTTP port for provider webhooks).
                 await self.broker.connect()
+                if http:
+                    # The gauges that need a look at the database or the broker, refreshed by
+                    # the processes that serve /metrics; the letters' counts only by the one
+                    # that runs the scheduled jobs, not by every scaled replica.
+                    printing = self.settings.letters.provider is not LetterProvider.OUTBOX
+                    letters = printing and worker and jobs
+                    tasks.append(
+                        asyncio.create_task(
+                            observe_store_periodically(self.engine, letters=letters)
+                        )
+                    )
+                    tasks.append(asyncio.create_task(self.probe.run()))
                 if worker and jobs:
                     background = scheduled_jobs(
                         self.settings.letters,
@@ -291,6 +305,7 @@ class Service:
                         retries=self.retries,
                         concurrency=self.settings.worker.concurrency,
                         max_deliveries=self.settings.worker.max_deliveries,
+                        probe=self.probe,
                     )
                     await consumer.start()
                     release = release_scheduled(self.scheduled, self.broker.release)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier import metrics
 from notifier.lifecycle import Lifecycle
 from notifier.model import Status
 from notifier.outcomes import OutcomeSink
@@ -23,6 +24,7 @@ from notifier.settings import (
     Settings,
     SmsProvider,
 )
+from notifier.store.gauges import letter_counts, oldest_handed_over, round_trip
 from notifier.store.notifications import NotificationStore
 from notifier.store.scheduled import ScheduledEvent, ScheduledStore
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("notifier.jobs")
 
 PURGE_EVERY = 3600.0
+OBSERVE_EVERY = 15.0
 
 
 async def purge_periodically(
@@ -69,6 +72,36 @@ async def release_scheduled(
                 log.info("scheduled.released", count=released)
         except Exception as exc:
             log.warning("scheduled.release_failed", error=type(exc).__name__)
+        await asyncio.sleep(every)
+
+
+async def observe_store(engine: AsyncEngine, *, letters: bool) -> None:
+    """One probe of the database: its round trip, and (with a print provider) the letters'
+    counts, into their gauges."""
+    seconds = await round_trip(engine)
+    metrics.DATABASE_UP.set(0 if seconds is None else 1)
+    if seconds is None:
+        return
+    metrics.DATABASE_ROUND_TRIP.observe(seconds)
+    if letters:
+        try:
+            counts = await letter_counts(engine)
+            oldest = await oldest_handed_over(engine)
+        except Exception as exc:
+            log.warning("metrics.letters_failed", error=type(exc).__name__)
+            return
+        for state in metrics.LETTER_STATES:
+            metrics.LETTERS.labels(state=state).set(counts.get(state, 0))
+        age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+        metrics.LETTERS_OLDEST_HANDED_OVER.set(max(0.0, age))
+
+
+async def observe_store_periodically(
+    engine: AsyncEngine, *, letters: bool, every: float = OBSERVE_EVERY
+) -> None:
+    """``observe_store`` every ``every`` seconds, in each process that serves ``/metrics``."""
+    while True:
+        await observe_store(engine, letters=letters)
         await asyncio.sleep(every)
 
 

@@ -123,5 +123,7 @@ class Lifecycle:
         await publish_outcome(self.outcomes, row, row.status, reason or row.reason, self.clock())
 
     async def _changed(self, row: Notification, status: Status, reason: str | None) -> None:
-        metrics.NOTIFICATIONS.labels(channel=row.channel, status=str(status)).inc()
+        metrics.NOTIFICATIONS.labels(
+            channel=row.channel, council=row.council, status=str(status)
+        ).inc()
         await publish_outcome(self.outcomes, row, status, reason, self.clock())

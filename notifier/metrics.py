@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from notifier import __version__
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 EVENTS = Counter(
@@ -21,8 +23,8 @@ PROCESSED = Counter(
 )
 NOTIFICATIONS = Counter(
     "notifier_notifications_total",
-    "Notification status changes, by channel and status.",
-    ["channel", "status"],
+    "Notification status changes, by channel, council and status.",
+    ["channel", "council", "status"],
     registry=REGISTRY,
 )
 SEND_SECONDS = Histogram(
@@ -81,6 +83,62 @@ EVIDENCE_FAILURES = Counter(
     registry=REGISTRY,
 )
 
+BUILD_INFO = Gauge(
+    "notifier_build_info",
+    "Always 1; the running version in its label.",
+    ["version"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(version=__version__).set(1)
+QUEUE_MESSAGES = Gauge(
+    "notifier_queue_messages",
+    "Messages ready in a queue (notifier.events, notifier.dead), by a passive declare.",
+    ["queue"],
+    registry=REGISTRY,
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "notifier_queue_oldest_age_seconds",
+    "Estimated age of the oldest message waiting in notifier.events (0 when empty).",
+    registry=REGISTRY,
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "notifier_queue_wait_seconds",
+    "Time from publication (the AMQP timestamp) to the worker taking the event.",
+    registry=REGISTRY,
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600),
+)
+LETTERS = Gauge(
+    "notifier_letters",
+    "Letters by where they stand in the print hand-over (a database count, refreshed).",
+    ["state"],
+    registry=REGISTRY,
+)
+# waiting: spooled for the next batch; batched: claimed by a batch not yet handed over;
+# handed-over: with the print house, not yet reported posted; posted; returned.
+LETTER_STATES = ("waiting", "batched", "handed-over", "posted", "returned")
+LETTERS_OLDEST_HANDED_OVER = Gauge(
+    "notifier_letters_oldest_handed_over_seconds",
+    "Age of the oldest letter handed to the print house and not yet reported posted (0: none).",
+    registry=REGISTRY,
+)
+WEBHOOK_RECEIPTS = Counter(
+    "notifier_webhook_receipts_total",
+    "Provider webhook requests, by provider and what came of them.",
+    ["provider", "result"],
+    registry=REGISTRY,
+)
+DATABASE_ROUND_TRIP = Histogram(
+    "notifier_database_round_trip_seconds",
+    "Time the database took to answer SELECT 1 (a periodic probe).",
+    registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+DATABASE_UP = Gauge(
+    "notifier_database_up",
+    "1 when the last database probe was answered, else 0.",
+    registry=REGISTRY,
+)
+
 
 def exposition() -> bytes:
     """The current metrics in the Prometheus text format."""
@@ -89,17 +147,27 @@ def exposition() -> bytes:
 
 __all__ = [
     "BROKER_CONNECTED",
+    "BUILD_INFO",
     "CONTENT_TYPE",
+    "DATABASE_ROUND_TRIP",
+    "DATABASE_UP",
     "DEAD_LETTERS",
     "EVENTS",
     "EVIDENCE_FAILURES",
     "FAILOVERS",
     "IN_FLIGHT",
+    "LETTERS",
+    "LETTERS_OLDEST_HANDED_OVER",
+    "LETTER_STATES",
     "NOTIFICATIONS",
     "POSSIBLE_DUPLICATES",
     "PROCESSED",
     "PROVIDER_STATE",
+    "QUEUE_MESSAGES",
+    "QUEUE_OLDEST_AGE",
+    "QUEUE_WAIT_SECONDS",
     "RETRIES",
     "SEND_SECONDS",
+    "WEBHOOK_RECEIPTS",
     "exposition",
 ]

@@ -13,6 +13,7 @@ system finds its mistakes at once rather than in the dead-letter queue.
 from __future__ import annotations
 
 import json
+import time
 from types import TracebackType
 from typing import Any
 
@@ -76,6 +77,8 @@ class Publisher:
                 content_encoding="utf-8",
                 delivery_mode=2,
                 message_id=str(event.get("id", "")),
+                # Seconds since the epoch (AMQP 0-9-1): the worker measures queue wait from it.
+                timestamp=int(time.time()),
                 mandatory=True,
             )
         except (KombuError, OSError) as exc:

@@ -75,7 +75,9 @@ async def test_event_from_any_amqp_client_reaches_outbox_within_two_seconds(
         ready = (await client.get("/readyz")).json()
         assert ready["checks"] == {"broker": True, "database": True}
         metrics = (await client.get("/metrics")).text
-    assert 'notifier_notifications_total{channel="email",status="sent"} 1.0' in metrics
+    assert (
+        'notifier_notifications_total{channel="email",council="sdc",status="sent"} 1.0' in metrics
+    )
     received = 'notifier_events_received_total{event_type="planning.application.received"} 1.0'
     assert received in metrics
     assert "alex@example.org" not in service.logs()

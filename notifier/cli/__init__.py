@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from notifier.cli import catalogue, common, customers, evidence, letters, operations
+from notifier.cli import catalogue, common, customers, evidence, letters, notifications, operations
 
 
 @click.group(cls=common.Group)
@@ -25,5 +25,6 @@ for command in (
     customers.customers,
     letters.letters,
     evidence.evidence,
+    notifications.notifications,
 ):
     main.add_command(command)

@@ -11,14 +11,21 @@ from notifier.cli import common
 
 
 @click.command()
-def run() -> None:
+@click.option(
+    "--no-jobs",
+    is_flag=True,
+    help="No scheduled jobs (retention purge, letter cut-off, print reports) and no extra "
+    "worker processes: for the scaled replicas of a deployment where one other process runs "
+    "the jobs.",
+)
+def run(no_jobs: bool) -> None:
     """Run the worker and the HTTP port (health, metrics, APIs) in one process.
 
     On SQLite the database migrations are applied first. Stops gracefully on SIGTERM/SIGINT.
     """
     from notifier.app import Service
 
-    common.run(Service(common.load()).run(worker=True, http=True))
+    common.run(Service(common.load()).run(worker=True, http=True, jobs=not no_jobs))
 
 
 @click.command()

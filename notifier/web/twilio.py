@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import SecretStr
 from starlette.datastructures import FormData
 
+from notifier import metrics
 from notifier.channels.twilio import (
     NOTIFICATION_PARAM,
     OPTED_OUT,
@@ -47,6 +48,13 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # 15 s, so this still answers in time. A longer wait would not help: a SID still unknown after
 # that belongs to another system on the account or to a lost record, for reconciliation by GET.
 UNKNOWN_REF_DELAYS = (0.1, 0.3, 0.6, 1.0)
+
+
+def received(result: str) -> None:
+    """Count one webhook request in ``notifier_webhook_receipts_total`` (results: applied,
+    unchanged, ignored, unknown-reference, forged, inbound-opt-out, inbound-opt-in,
+    inbound-ignored)."""
+    metrics.WEBHOOK_RECEIPTS.labels(provider="twilio", result=result).inc()
 
 
 def e164(number: str) -> str:
@@ -81,6 +89,7 @@ def twilio_router(  # noqa: C901
         if signature and signature_is_valid(token, url, form, signature):
             return form
         log.warning("twilio.webhook.forged", path=path, signed=bool(signature))
+        received("forged")
         return None
 
     async def find(sid: str, notification_id: str | None) -> Notification | None:
@@ -109,6 +118,7 @@ def twilio_router(  # noqa: C901
         mapped = callback_outcome(twilio_status, error_code)
         if not sid or mapped is None:
             bound.info("twilio.callback.ignored")
+            received("ignored")
             return Response(status_code=204)
         notification = await find(sid, request.query_params.get(NOTIFICATION_PARAM))
         if notification is None:
@@ -116,6 +126,7 @@ def twilio_router(  # noqa: C901
             # logs it as an error, and after the in-request retries above, a later redelivery
             # would not find the record either; see UNKNOWN_REF_DELAYS.
             bound.warning("twilio.callback.unknown_ref")
+            received("unknown-reference")
             return Response(status_code=204)
         status, reason = mapped
         # The SID goes with it: a notification whose receipt a crash kept from the store (only
@@ -123,6 +134,7 @@ def twilio_router(  # noqa: C901
         applied = await lifecycle.move(
             notification, status, source=SOURCE, reason=reason, provider_ref=sid
         )
+        received("applied" if applied else "unchanged")
         recipient = str(form.get("To", ""))
         if reason == OPTED_OUT and recipient:
             # Whatever this notification's status: Twilio now blocks the number, so the
@@ -144,11 +156,12 @@ def twilio_router(  # noqa: C901
             customers = await preferences.opt_out_sms(
                 [e164(sender)], opted_out=opted_out, actor=INBOUND_ACTOR
             )
-            log.info(
-                "twilio.inbound", action="opt-out" if opted_out else "opt-in", customers=customers
-            )
+            action = "opt-out" if opted_out else "opt-in"
+            log.info("twilio.inbound", action=action, customers=customers)
         else:
-            log.info("twilio.inbound", action="ignored")
+            action = "ignored"
+            log.info("twilio.inbound", action=action)
+        received(f"inbound-{action}")
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     return router

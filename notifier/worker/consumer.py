@@ -13,6 +13,7 @@ from notifier import metrics
 from notifier.processing import Dead, Delivery, Processor, Retry, Verdict
 from notifier.retries import RetryPolicy
 from notifier.worker.broker import Broker
+from notifier.worker.probe import QueueProbe
 from notifier.worker.settlement import RETRY_REASON_HEADER, attempt_of, settle
 
 log = structlog.get_logger("notifier.worker")
@@ -29,6 +30,7 @@ class Worker:
         retries: RetryPolicy,
         concurrency: int,
         max_deliveries: int,
+        probe: QueueProbe | None = None,
     ) -> None:
         self.broker = broker
         self.processor = processor
@@ -36,6 +38,7 @@ class Worker:
         self.slots = asyncio.Semaphore(concurrency)
         self.max_deliveries = max_deliveries
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.probe = probe
         self._consumer_tag: str | None = None
 
     async def start(self) -> None:
@@ -60,6 +63,8 @@ class Worker:
         structlog.contextvars.clear_contextvars()
         started = asyncio.get_running_loop().time()
         attempt = attempt_of(message)
+        if self.probe is not None and RETRY_REASON_HEADER not in (message.headers or {}):
+            self.probe.taken(message.timestamp)
         try:
             verdict = await self._verdict(message, attempt)
             await settle(self.broker.channel, self.broker.topology, message, verdict)  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from notifier.councils import load_councils
 from notifier.http import create_app
 from notifier.lifecycle import Lifecycle
 from notifier.messages import SmsMessage
+from notifier.metrics import REGISTRY, exposition
 from notifier.model import Channel, Status
 from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore
@@ -804,3 +805,28 @@ async def test_a_named_notification_holding_another_sid_is_left_alone(rig: Rig) 
     assert await named_callback(rig, row.id, "SM" + uuid.uuid4().hex, "undelivered") == 204
     stored = await rig.notifications.get(row.id)
     assert stored is not None and stored.status is Status.SENDING
+
+
+def receipts(result: str) -> float:
+    """``notifier_webhook_receipts_total`` for Twilio and one result, so far in this process."""
+    value = REGISTRY.get_sample_value(
+        "notifier_webhook_receipts_total", {"provider": "twilio", "result": result}
+    )
+    return value or 0.0
+
+
+async def test_webhook_receipts_are_counted_by_result(rig: Rig) -> None:
+    """An applied callback, a late one that changes nothing and a forged one are each counted
+    once under their result, with no number or SID in the labels."""
+    row = await rig.sending()
+    sid = str(row.provider_ref)
+    before = {r: receipts(r) for r in ("applied", "unchanged", "forged")}
+    await rig.status(sid, "delivered")
+    await rig.status(sid, "sent")
+    await rig.status(sid, "delivered", signature="garbage")
+    assert {r: receipts(r) - before[r] for r in before} == {
+        "applied": 1,
+        "unchanged": 1,
+        "forged": 1,
+    }
+    assert sid not in exposition().decode()
