@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
+from typing import Any
 
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.bounces.intake import Intake, Limits
+from notifier.bounces.verp import ReturnPaths
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
@@ -37,9 +40,11 @@ from notifier.worker.consumer import Worker
 log = structlog.get_logger("notifier.app")
 
 
-def build_channels(settings: Settings, engine: AsyncEngine) -> dict[Channel, ChannelAdapter]:
+def build_channels(
+    settings: Settings, engine: AsyncEngine, *, return_paths: ReturnPaths | None = None
+) -> dict[Channel, ChannelAdapter]:
     """One adapter per channel, as the settings choose, each given only its part (``engine``:
-    the store the letter spool records in)."""
+    the store the letter spool records in; ``return_paths``: signed MAIL FROMs for bounces)."""
     channels: dict[Channel, ChannelAdapter] = {
         Channel.EMAIL: EmailOutbox(settings.files.outbox_dir),
         Channel.SMS: SmsOutbox(
@@ -50,7 +55,9 @@ def build_channels(settings: Settings, engine: AsyncEngine) -> dict[Channel, Cha
     if settings.email.provider is EmailProvider.SMTP:
         from notifier.channels.smtp import SmtpChannel
 
-        channels[Channel.EMAIL] = SmtpChannel.from_settings(settings.email)
+        channels[Channel.EMAIL] = SmtpChannel.from_settings(
+            settings.email, return_path=return_paths.for_message if return_paths else None
+        )
     if settings.sms.provider is SmsProvider.TWILIO:
         from notifier.channels.twilio import TwilioChannel
 
@@ -74,7 +81,12 @@ class Service:
         self.engine: AsyncEngine = create_engine(settings.store.database_url.get_secret_value())
         self.notifications = NotificationStore(self.engine)
         self.preferences = PreferenceStore(self.engine)
-        self.channels = build_channels(settings, self.engine)
+        self.return_paths = (
+            ReturnPaths(settings.bounces.key.get_secret_value().encode(), self.councils)
+            if settings.bounces.key is not None
+            else None
+        )
+        self.channels = build_channels(settings, self.engine, return_paths=self.return_paths)
         self.links = Links.from_settings(
             settings.links, settings.http, development=settings.store.is_sqlite
         )
@@ -95,7 +107,47 @@ class Service:
             preferences_link=self.links.preferences_link,
             unsubscribe_link=self.links.unsubscribe_link,
             allow_fiction_range=self.settings.sms.allow_fiction_range,
+            keep_events=self.return_paths is not None,
         )
+
+    def bounce_intake(self) -> Intake | None:
+        """The bounce intake, when return paths are signed; it publishes through the broker."""
+        if self.return_paths is None:
+            return None
+        bounces = self.settings.bounces
+        return Intake(
+            return_paths=self.return_paths,
+            lifecycle=Lifecycle(self.notifications, self.broker),
+            preferences=self.preferences,
+            continue_event=self.broker.continue_event,
+            limits=Limits(
+                hard=bounces.hard_limit,
+                soft=bounces.soft_limit,
+                window=bounces.window_seconds,
+                max_bytes=bounces.max_size,
+            ),
+        )
+
+    def _bounce_jobs(self) -> list[Coroutine[Any, Any, None]]:
+        """The inbound SMTP listener, when it is switched on."""
+        intake = self.bounce_intake()
+        bounces = self.settings.bounces
+        if intake is None or not bounces.listen:
+            return []
+        from notifier.bounces.listener import Listener, server_context
+
+        tls = None
+        if bounces.tls_cert_file is not None and bounces.tls_key_file is not None:
+            tls = server_context(bounces.tls_cert_file, bounces.tls_key_file)
+        listener = Listener(
+            intake,
+            host=bounces.host,
+            port=bounces.port,
+            max_size=bounces.max_size,
+            hostname=bounces.hostname,
+            tls_context=tls,
+        )
+        return [listener.serve_until_cancelled()]
 
     def http_app(self) -> FastAPI:
         async def broker_ready() -> bool:
@@ -181,7 +233,11 @@ class Service:
                         self.notifications,
                         self.broker,
                         retention_days=self.settings.store.retention_days,
+                        bounce_window=self.settings.bounces.window_seconds
+                        if self.return_paths
+                        else None,
                     )
+                    background.extend(self._bounce_jobs())
                     if self.settings.worker.processes > 1:
                         background.append(
                             supervise_workers(

@@ -100,10 +100,11 @@ class Lifecycle:
         """A history entry that changes no status (a retry scheduled, a wait for quiet hours)."""
         await self.notifications.note(row.id, source=source, reason=reason, attempt=attempt)
 
-    async def announce(self, row: Notification) -> None:
+    async def announce(self, row: Notification, *, reason: str | None = None) -> None:
         """Publish ``row``'s current status again, uncounted: a replayed event whose earlier run
-        may have died between its record and its outcome."""
-        await publish_outcome(self.outcomes, row, row.status, row.reason, self.clock())
+        may have died between its record and its outcome; with ``reason``, what became of the
+        event since (``no-channel-left``: a bounce left it no channel to continue on)."""
+        await publish_outcome(self.outcomes, row, row.status, reason or row.reason, self.clock())
 
     async def _changed(self, row: Notification, status: Status, reason: str | None) -> None:
         metrics.NOTIFICATIONS.labels(channel=row.channel, status=str(status)).inc()

@@ -293,6 +293,57 @@ class LetterSettings(Part):
         return parse_duration(self.report_poll_interval)
 
 
+class BounceSettings(Part):
+    """Bounce and complaint intake (notifier/bounces/): the signed return path, the inbound SMTP
+    listener, the IMAP mailbox, and how bounces change a notification."""
+
+    key: SecretStr | None = Field(None, validation_alias="NOTIFIER_BOUNCE_KEY")
+    window: str = Field("72h", validation_alias="NOTIFIER_BOUNCE_WINDOW")
+    hard_limit: int = Field(1, ge=1, le=100, validation_alias="NOTIFIER_BOUNCE_HARD_LIMIT")
+    soft_limit: int = Field(2, ge=1, le=100, validation_alias="NOTIFIER_BOUNCE_SOFT_LIMIT")
+    max_size: int = Field(
+        10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, validation_alias="NOTIFIER_BOUNCE_MAX_SIZE"
+    )
+    listen: bool = Field(False, validation_alias="NOTIFIER_BOUNCE_LISTEN")
+    host: str = Field("127.0.0.1", validation_alias="NOTIFIER_BOUNCE_HOST")
+    port: int = Field(2525, ge=0, le=65535, validation_alias="NOTIFIER_BOUNCE_PORT")
+    hostname: str | None = Field(None, validation_alias="NOTIFIER_BOUNCE_HOSTNAME")
+    tls_cert_file: Path | None = Field(None, validation_alias="NOTIFIER_BOUNCE_TLS_CERT_FILE")
+    tls_key_file: Path | None = Field(None, validation_alias="NOTIFIER_BOUNCE_TLS_KEY_FILE")
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_listener(self) -> Self:
+        if self.listen:
+            _required(self, "NOTIFIER_BOUNCE_LISTEN is on", "key")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigurationError(
+                "NOTIFIER_BOUNCE_TLS_CERT_FILE and NOTIFIER_BOUNCE_TLS_KEY_FILE go together"
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether return paths are signed (and events kept for bounces to continue)."""
+        return self.key is not None
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_duration(self.window)
+
+
 class LogSettings(Part):
     """How the structlog lines are written."""
 
@@ -319,6 +370,7 @@ class Settings(BaseModel):
         "email": EmailSettings,
         "sms": SmsSettings,
         "letters": LetterSettings,
+        "bounces": BounceSettings,
         "logging": LogSettings,
     }
 
@@ -330,6 +382,7 @@ class Settings(BaseModel):
     email: EmailSettings
     sms: SmsSettings
     letters: LetterSettings
+    bounces: BounceSettings
     logging: LogSettings
 
 

@@ -10,6 +10,7 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
 from notifier import metrics
 from notifier.settings import WorkerSettings
+from notifier.worker.settlement import ATTEMPT_HEADER, RETRY_REASON_HEADER
 from notifier.worker.topology import Topology, declare
 
 
@@ -75,6 +76,22 @@ class Broker:
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
             routing_key=routing_key,
+        )
+
+    async def continue_event(self, body: bytes) -> None:
+        """Put a kept event back on the work queue as a replay (confirmed): a bounce failed its
+        email, so ``processing.step_for`` falls back to the next channel. Straight to the work
+        queue, not through ``notifier.events``, so nothing else bound there sees it twice."""
+        if self.channel is None or self.topology is None:
+            raise RuntimeError("broker not connected")
+        await self.channel.default_exchange.publish(
+            aio_pika.Message(
+                body=body,
+                content_type="application/cloudevents+json",
+                headers={RETRY_REASON_HEADER: "bounce", ATTEMPT_HEADER: 0},
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=self.topology.work_queue.name,
         )
 
     async def close(self) -> None:
