@@ -122,7 +122,7 @@ def _parse(message: Message) -> Parsed:
     )
     if isinstance(report, str) and report.lower() in ("feedback-report", "delivery-status"):
         returned = _returned(message)
-        addresses += _return_paths(returned)
+        addresses = tuple(dict.fromkeys((*addresses, *_return_paths(returned))))
         if any(r.get_content_type() == "multipart/report" for r in returned):
             return Parsed(Kind.LOOP, "report-of-report", addresses=addresses)
         if report.lower() == "feedback-report":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from notifier.cli import catalogue, common, customers, letters, operations
+from notifier.cli import bounces, catalogue, common, customers, letters, operations
 
 
 @click.group(cls=common.Group)
@@ -24,5 +24,6 @@ for command in (
     customers.keys,
     customers.customers,
     letters.letters,
+    bounces.bounces,
 ):
     main.add_command(command)
