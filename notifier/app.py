@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Coroutine, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
@@ -36,6 +36,10 @@ from notifier.templates.source import Catalogue
 from notifier.web.tokens import Links
 from notifier.worker.broker import Broker
 from notifier.worker.consumer import Worker
+
+if TYPE_CHECKING:
+    from notifier.bounces.imap import Mailbox
+    from notifier.bounces.listener import Listener
 
 log = structlog.get_logger("notifier.app")
 
@@ -129,25 +133,19 @@ class Service:
         )
 
     def _bounce_jobs(self) -> list[Coroutine[Any, Any, None]]:
-        """The inbound SMTP listener, when it is switched on."""
+        """The inbound SMTP listener and the IMAP poller, each when it is configured."""
         intake = self.bounce_intake()
-        bounces = self.settings.bounces
-        if intake is None or not bounces.listen:
+        if intake is None:
             return []
-        from notifier.bounces.listener import Listener, server_context
+        jobs = []
+        if self.settings.bounces.imap_host:
+            from notifier.bounces.imap import ImapPoller
 
-        tls = None
-        if bounces.tls_cert_file is not None and bounces.tls_key_file is not None:
-            tls = server_context(bounces.tls_cert_file, bounces.tls_key_file)
-        listener = Listener(
-            intake,
-            host=bounces.host,
-            port=bounces.port,
-            max_size=bounces.max_size,
-            hostname=bounces.hostname,
-            tls_context=tls,
-        )
-        return [listener.serve_until_cancelled()]
+            poller = ImapPoller(intake, _mailbox(self.settings))
+            jobs.append(poller.poll_forever(self.settings.bounces.imap_poll_seconds))
+        if self.settings.bounces.listen:
+            jobs.append(_listener(intake, self.settings).serve_until_cancelled())
+        return jobs
 
     def http_app(self) -> FastAPI:
         async def broker_ready() -> bool:
@@ -280,6 +278,53 @@ class Service:
                         await adapter.aclose()
                 await self.engine.dispose()
                 log.info("service.stopped")
+
+
+def _listener(intake: Intake, settings: Settings) -> Listener:
+    """The inbound SMTP listener the bounces part describes."""
+    from notifier.bounces.listener import Listener, server_context
+
+    bounces = settings.bounces
+    tls = None
+    if bounces.tls_cert_file is not None and bounces.tls_key_file is not None:
+        tls = server_context(bounces.tls_cert_file, bounces.tls_key_file)
+    return Listener(
+        intake,
+        host=bounces.host,
+        port=bounces.port,
+        max_size=bounces.max_size,
+        hostname=bounces.hostname,
+        tls_context=tls,
+    )
+
+
+def _mailbox(settings: Settings) -> Mailbox:
+    """The bounce mailbox the bounces part describes; XOAUTH2 with the SMTP channel's token
+    provider when NOTIFIER_BOUNCE_IMAP_OAUTH is on."""
+    import ssl
+
+    from notifier.bounces.imap import Mailbox
+    from notifier.channels.smtp import token_provider_for
+
+    bounces = settings.bounces
+    assert bounces.imap_host is not None and bounces.imap_username is not None
+    context = None
+    if bounces.imap_ca_file is not None:
+        context = ssl.create_default_context(cafile=str(bounces.imap_ca_file))
+    password = bounces.imap_password
+    return Mailbox(
+        host=bounces.imap_host,
+        port=bounces.imap_port,
+        username=bounces.imap_username,
+        password=password.get_secret_value() if password is not None else None,
+        token_provider=token_provider_for(settings.email) if bounces.imap_oauth else None,
+        tls=bounces.imap_tls,
+        folder=bounces.imap_folder,
+        processed=bounces.imap_processed_folder,
+        refused=bounces.imap_refused_folder,
+        batch=bounces.imap_batch,
+        tls_context=context,
+    )
 
 
 class _Server(uvicorn.Server):

@@ -310,6 +310,24 @@ class BounceSettings(Part):
     hostname: str | None = Field(None, validation_alias="NOTIFIER_BOUNCE_HOSTNAME")
     tls_cert_file: Path | None = Field(None, validation_alias="NOTIFIER_BOUNCE_TLS_CERT_FILE")
     tls_key_file: Path | None = Field(None, validation_alias="NOTIFIER_BOUNCE_TLS_KEY_FILE")
+    imap_host: str | None = Field(None, validation_alias="NOTIFIER_BOUNCE_IMAP_HOST")
+    imap_port: int = Field(993, ge=1, le=65535, validation_alias="NOTIFIER_BOUNCE_IMAP_PORT")
+    imap_tls: Literal["implicit", "starttls", "none"] = Field(
+        "implicit", validation_alias="NOTIFIER_BOUNCE_IMAP_TLS"
+    )
+    imap_username: str | None = Field(None, validation_alias="NOTIFIER_BOUNCE_IMAP_USERNAME")
+    imap_password: SecretStr | None = Field(None, validation_alias="NOTIFIER_BOUNCE_IMAP_PASSWORD")
+    imap_oauth: bool = Field(False, validation_alias="NOTIFIER_BOUNCE_IMAP_OAUTH")
+    imap_ca_file: Path | None = Field(None, validation_alias="NOTIFIER_BOUNCE_IMAP_CA_FILE")
+    imap_folder: str = Field("INBOX", validation_alias="NOTIFIER_BOUNCE_IMAP_FOLDER")
+    imap_processed_folder: str = Field(
+        "Processed", validation_alias="NOTIFIER_BOUNCE_IMAP_PROCESSED_FOLDER"
+    )
+    imap_refused_folder: str = Field(
+        "Refused", validation_alias="NOTIFIER_BOUNCE_IMAP_REFUSED_FOLDER"
+    )
+    imap_poll_interval: str = Field("1m", validation_alias="NOTIFIER_BOUNCE_IMAP_POLL_INTERVAL")
+    imap_batch: int = Field(50, ge=1, le=1000, validation_alias="NOTIFIER_BOUNCE_IMAP_BATCH")
 
     @field_validator("key")
     @classmethod
@@ -318,7 +336,7 @@ class BounceSettings(Part):
             raise ValueError("must be at least 32 characters")
         return value
 
-    @field_validator("window")
+    @field_validator("window", "imap_poll_interval")
     @classmethod
     def _check_window(cls, value: str) -> str:
         parse_duration(value)
@@ -332,6 +350,17 @@ class BounceSettings(Part):
             raise ConfigurationError(
                 "NOTIFIER_BOUNCE_TLS_CERT_FILE and NOTIFIER_BOUNCE_TLS_KEY_FILE go together"
             )
+        if self.imap_host:
+            _required(self, "NOTIFIER_BOUNCE_IMAP_HOST is set", "key", "imap_username")
+            if (self.imap_password is None) == (not self.imap_oauth):
+                raise ConfigurationError(
+                    "NOTIFIER_BOUNCE_IMAP_PASSWORD or NOTIFIER_BOUNCE_IMAP_OAUTH: exactly one"
+                )
+            if self.imap_tls == "none" and self.imap_host not in ("127.0.0.1", "localhost"):
+                raise ConfigurationError(
+                    "NOTIFIER_BOUNCE_IMAP_TLS: credentials are never sent without TLS"
+                    " except to this machine"
+                )
         return self
 
     @property
@@ -342,6 +371,10 @@ class BounceSettings(Part):
     @property
     def window_seconds(self) -> float:
         return parse_duration(self.window)
+
+    @property
+    def imap_poll_seconds(self) -> float:
+        return parse_duration(self.imap_poll_interval)
 
 
 class LogSettings(Part):

@@ -5,8 +5,9 @@ change it through ``Lifecycle``, and continue its event on the next channel.
   back to the work queue, where ``processing.step_for`` falls back from the failed email to the
   next channel; after ``hard_limit`` hard bounces the stored customer's ``email_verified`` is
   cleared (audited, actor ``bounce``).
-- soft: a ``soft-bounce:<status>`` history entry; at the ``soft_limit``-th, or once the bounce
-  window has passed, ``temporary-failure`` and continued as for hard.
+- soft: a ``soft-bounce:<status>:<digest>`` history entry (the digest names the bounce message,
+  so the same bounce delivered twice counts once); at the ``soft_limit``-th different one, or
+  once the bounce window has passed, ``temporary-failure`` and continued as for hard.
 - delayed, other-failure: a history entry only.
 - complaint: a ``complained`` history entry (the status stays); email is taken out of the stored
   customer's channel order (audited, actor ``complaint``).
@@ -22,6 +23,7 @@ so a bounce whose first application died before its continuation is not lost.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -73,6 +75,11 @@ class Limits:
     max_bytes: int = MAX_BYTES
 
 
+def _digest(data: bytes) -> str:
+    """A short name for one bounce message (12 hex digits of its SHA-256)."""
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
 class Intake:
     """Applies bounces and complaints to the notifications they were signed for."""
 
@@ -101,7 +108,7 @@ class Intake:
     async def apply(self, data: bytes, recipients: Iterable[str] = ()) -> Applied:
         """Apply one message; ``recipients``: its envelope recipients, when known (SMTP)."""
         parsed = parse(data, max_bytes=self.limits.max_bytes)
-        applied = await self._apply(parsed, tuple(recipients))
+        applied = await self._apply(parsed, tuple(recipients), _digest(data))
         metrics.BOUNCES.labels(
             kind=str(applied.kind), council=applied.council, result=applied.result
         ).inc()
@@ -116,7 +123,7 @@ class Intake:
         )
         return applied
 
-    async def _apply(self, parsed: Parsed, recipients: tuple[str, ...]) -> Applied:
+    async def _apply(self, parsed: Parsed, recipients: tuple[str, ...], digest: str) -> Applied:
         if parsed.kind in _REFUSED:
             return Applied(parsed.kind, "unknown", str(parsed.kind))
         token = self._token((*recipients, *parsed.addresses))
@@ -129,7 +136,7 @@ class Intake:
             return Applied(parsed.kind, token.council, "ignored", token.notification_id)
         row = await self.notifications.get(token.notification_id)
         assert row is not None  # _refusal found it
-        result = await self._change(row, parsed)
+        result = await self._change(row, parsed, digest)
         return Applied(parsed.kind, token.council, result, row.id)
 
     def _token(self, addresses: Iterable[str]) -> Token | None:
@@ -150,16 +157,19 @@ class Intake:
             return "purged"
         return None
 
-    async def _change(self, row: Notification, parsed: Parsed) -> str:
+    async def _change(self, row: Notification, parsed: Parsed, digest: str) -> str:
         status = parsed.status
         if parsed.kind is Kind.HARD:
             reason = f"hard-bounce:{status}" if status else "hard-bounce"
             return await self._fail(row, Status.PERMANENT_FAILURE, reason, hard=True)
         if parsed.kind is Kind.SOFT:
             reason = f"soft-bounce:{status}" if status else "soft-bounce"
-            if await self._soft_bounces(row) + 1 >= self.limits.soft or self._past_window(row):
+            seen = await self._soft_bounces(row)
+            if digest in seen and row.status is Status.SENT:
+                return "duplicate"
+            if len(seen | {digest}) >= self.limits.soft or self._past_window(row):
                 return await self._fail(row, Status.TEMPORARY_FAILURE, reason, hard=False)
-            await self.lifecycle.note(row, source=SOURCE, reason=reason)
+            await self.lifecycle.note(row, source=SOURCE, reason=f"{reason}:{digest}")
             return "noted"
         if parsed.kind is Kind.COMPLAINT:
             await self.lifecycle.note(row, source=SOURCE, reason="complained")
@@ -183,13 +193,16 @@ class Intake:
             log.info("bounce.not_continued", notification_id=row.id, why="event-not-kept")
         return "applied" if moved else "duplicate"
 
-    async def _soft_bounces(self, row: Notification) -> int:
+    async def _soft_bounces(self, row: Notification) -> set[str]:
+        """The digests of the soft bounces noted for ``row`` so far."""
         history = await self.notifications.history(row.id)
-        return sum(
-            1
+        return {
+            (entry.reason or "").rpartition(":")[2]
             for entry in history
-            if entry.source == SOURCE and (entry.reason or "").startswith("soft-bounce")
-        )
+            if entry.source == SOURCE
+            and not entry.applied
+            and (entry.reason or "").startswith("soft-bounce")
+        }
 
     def _past_window(self, row: Notification) -> bool:
         return self.clock() - row.created_at >= timedelta(seconds=self.limits.window)

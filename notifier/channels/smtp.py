@@ -193,6 +193,16 @@ def command_token(argv: Sequence[str], *, timeout: float = 30.0) -> TokenProvide
     return provide
 
 
+def token_provider_for(email: EmailSettings) -> TokenProvider | None:
+    """The XOAUTH2 token provider the email part describes (also used for the bounce
+    mailbox's IMAP login), or None for password or no authentication."""
+    if email.oauth_token_command:
+        return command_token(shlex.split(email.oauth_token_command))
+    if email.oauth_token is not None:
+        return static_token(email.oauth_token.get_secret_value())
+    return None
+
+
 @dataclasses.dataclass(slots=True)
 class _Attempt:
     sender: str
@@ -249,11 +259,7 @@ class SmtpChannel:
         cls, email: EmailSettings, *, return_path: ReturnPath | None = None
     ) -> SmtpChannel:
         """The channel the ``NOTIFIER_SMTP_*`` settings (the email part) describe."""
-        token_provider: TokenProvider | None = None
-        if email.oauth_token_command:
-            token_provider = command_token(shlex.split(email.oauth_token_command))
-        elif email.oauth_token is not None:
-            token_provider = static_token(email.oauth_token.get_secret_value())
+        token_provider = token_provider_for(email)
         dkim = None
         if email.dkim_key_file and email.dkim_selector:  # both or neither: checked at start-up
             dkim = DkimSigner.from_file(email.dkim_key_file, email.dkim_selector)

@@ -70,15 +70,17 @@ async def test_same_hard_bounce_twice_changes_nothing_but_continues_again(
 
 
 async def test_soft_bounce_is_noted_then_fails_at_the_limit(engine: AsyncEngine) -> None:
-    """A mailbox-full bounce is a history entry; the second (soft_limit 2) makes it a
-    temporary-failure and continues the event."""
+    """A mailbox-full bounce is a history entry (the same message again is a duplicate); the
+    second different one (soft_limit 2) makes it a temporary-failure and continues the event."""
     rig = make_rig(engine, limits=Limits(soft=2))
     row = await rig.sent_email()
     first = await rig.intake.apply(samples.gmail(rig.return_path(row)))
     assert first.result == "noted"
     assert (await rig.notifications.get(row.id)).status is Status.SENT  # type: ignore[union-attr]
     assert rig.continued == []
-    second = await rig.intake.apply(samples.gmail(rig.return_path(row)))
+    again = await rig.intake.apply(samples.gmail(rig.return_path(row)))
+    assert again.result == "duplicate"  # the same bounce delivered twice counts once
+    second = await rig.intake.apply(samples.rfc3464(rig.return_path(row), status="5.2.2"))
     assert second.result == "applied"
     now = await rig.notifications.get(row.id)
     assert now is not None and (now.status, now.reason) == (
