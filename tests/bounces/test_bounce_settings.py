@@ -25,12 +25,29 @@ def test_defaults_are_off_with_a_72_hour_window() -> None:
         ({"bounce_key": KEY, "bounce_window": "three days"}, "NOTIFIER_BOUNCE_WINDOW"),
         ({"bounce_key": KEY, "bounce_tls_cert_file": "/x.pem"}, "NOTIFIER_BOUNCE_TLS_KEY_FILE"),
         ({"bounce_soft_limit": "0"}, "NOTIFIER_BOUNCE_SOFT_LIMIT"),
+        ({"bounce_imap_host": "imap.x"}, "NOTIFIER_BOUNCE_KEY is required"),
+        ({"bounce_key": KEY, "bounce_imap_host": "imap.x"}, "NOTIFIER_BOUNCE_IMAP_USERNAME"),
+        (
+            {"bounce_key": KEY, "bounce_imap_host": "imap.x", "bounce_imap_username": "b"},
+            "exactly one",
+        ),
+        (
+            {
+                "bounce_key": KEY,
+                "bounce_imap_host": "imap.x",
+                "bounce_imap_username": "b",
+                "bounce_imap_password": "p",
+                "bounce_imap_tls": "none",
+            },
+            "NOTIFIER_BOUNCE_IMAP_TLS",
+        ),
     ],
 )
 def test_broken_bounce_settings_name_their_variable(
     overrides: dict[str, str], variable: str
 ) -> None:
-    """A listener without a key, a short key, a bad window, half a TLS pair, a zero limit."""
+    """A listener without a key, a short key, a bad window, half a TLS pair, a zero limit; a
+    mailbox without a key, a login, exactly one way to log in, or TLS to another machine."""
     with pytest.raises(ConfigurationError, match=variable):
         load_settings(**overrides)
 

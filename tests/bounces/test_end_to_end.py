@@ -20,6 +20,8 @@ from notifier.store.database import create_engine
 from notifier.store.notifications import NotificationStore
 from tests.bounces import samples
 from tests.events import make_event
+from tests.fakes import dovecot
+from tests.fakes.dovecot import Dovecot
 from tests.fakes.smtp import FakeSmtpServer
 from tests.service import ServiceProcess, drain, free_port, publish_raw
 from tests.test_sms_end_to_end import notifications_of, start, store_customers, wait_for
@@ -188,3 +190,49 @@ async def test_saved_bounce_by_the_command_and_no_channel_left(
         ("email", "permanent-failure", "hard-bounce:5.1.1"),
         ("email", "permanent-failure", "no-channel-left"),
     ]
+
+
+@pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
+async def test_dsn_in_the_imap_mailbox_moves_the_resident_to_text(
+    tmp_path: Path, amqp_url: str, relay: FakeSmtpServer
+) -> None:
+    """The same journey with the bounce polled from a real IMAP mailbox (Dovecot): sent,
+    permanent-failure, then the text; the bounce ends in the Processed folder."""
+    mailbox = Dovecot().start()
+    service = ServiceProcess(
+        tmp_path,
+        amqp_url,
+        NOTIFIER_EMAIL_PROVIDER="smtp",
+        NOTIFIER_SMTP_HOST="127.0.0.1",
+        NOTIFIER_SMTP_PORT=str(relay.port),
+        NOTIFIER_SMTP_TLS="none",
+        NOTIFIER_BOUNCE_KEY=KEY,
+        NOTIFIER_BOUNCE_IMAP_HOST="127.0.0.1",
+        NOTIFIER_BOUNCE_IMAP_PORT=str(mailbox.port),
+        NOTIFIER_BOUNCE_IMAP_TLS="none",
+        NOTIFIER_BOUNCE_IMAP_USERNAME=dovecot.USER,
+        NOTIFIER_BOUNCE_IMAP_PASSWORD=dovecot.PASSWORD,
+        NOTIFIER_BOUNCE_IMAP_POLL_INTERVAL="1s",
+        NOTIFIER_SMS_ALLOW_FICTION_RANGE="true",
+    )
+    try:
+        await store_customers(service, customer("SDC-E2E3", mobile="+447700900124"))
+        await start(service, amqp_url)
+        event = make_event(recipient={"customer_id": "SDC-E2E3"})
+        await publish_raw(amqp_url, [event])
+        return_path = await sent_email(service, relay, event)
+        await asyncio.to_thread(mailbox.append, samples.gmail(return_path, status="5.1.1"))
+
+        await wait_for(lambda: _status_is(service, event, "sms", Status.SENT), 20, "the text")
+        rows = await notifications_of(service, event)
+        assert await history(service, rows["email"].id) == [
+            Status.CREATED,
+            Status.SENT,
+            Status.PERMANENT_FAILURE,
+        ]
+        await wait_for(lambda: mailbox.count("Processed") == 1, 10, "the bounce moved")
+        assert mailbox.count("INBOX") == 0
+    finally:
+        await asyncio.to_thread(service.stop)
+        print(service.logs())
+        mailbox.stop()
