@@ -147,6 +147,14 @@ service imap-login {{
             status, _ = conn.append(folder, "", imaplib.Time2Internaldate(time.time()), data)
             assert status == "OK"
 
+    def append_many(self, messages: list[bytes], folder: str = "INBOX") -> None:
+        """Deliver every message into ``folder`` over one connection."""
+        with self.client() as conn:
+            conn.create(folder)
+            for data in messages:
+                status, _ = conn.append(folder, "", imaplib.Time2Internaldate(time.time()), data)
+                assert status == "OK"
+
     def count(self, folder: str) -> int:
         with self.client() as conn:
             status, data = conn.select(folder, readonly=True)
