@@ -129,13 +129,11 @@ class Intake:
         token = self._token((*recipients, *parsed.addresses))
         if token is None:
             return Applied(parsed.kind, "unknown", "unsigned")
-        refused = await self._refusal(token)
-        if refused is not None:
-            return Applied(parsed.kind, token.council, refused, token.notification_id)
+        row = await self._signed_for(token)
+        if isinstance(row, str):
+            return Applied(parsed.kind, token.council, row, token.notification_id)
         if parsed.kind in _IGNORED:
             return Applied(parsed.kind, token.council, "ignored", token.notification_id)
-        row = await self.notifications.get(token.notification_id)
-        assert row is not None  # _refusal found it
         result = await self._change(row, parsed, digest)
         return Applied(parsed.kind, token.council, result, row.id)
 
@@ -146,7 +144,8 @@ class Intake:
                 return token
         return None
 
-    async def _refusal(self, token: Token) -> str | None:
+    async def _signed_for(self, token: Token) -> Notification | str:
+        """The email notification ``token`` names, or why the bounce is refused."""
         row = await self.notifications.get(token.notification_id)
         if row is None or row.council != token.council:
             return "unknown-notification"
@@ -155,7 +154,7 @@ class Intake:
         kept = await self.notifications.kept(row.id)
         if kept is None or kept.purged:
             return "purged"
-        return None
+        return row
 
     async def _change(self, row: Notification, parsed: Parsed, digest: str) -> str:
         status = parsed.status

@@ -36,7 +36,9 @@ def ingest(files: tuple[Path, ...]) -> None:
         lines = []
         try:
             for path in files:
-                applied = await intake.apply(path.read_bytes())
+                with path.open("rb") as file:  # no more than the limit, plus one to know
+                    data = file.read(intake.limits.max_bytes + 1)
+                applied = await intake.apply(data)
                 lines.append(f"{path}: {applied.kind} {applied.result}")
         finally:
             await service.broker.close()
