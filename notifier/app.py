@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.bounces.intake import Intake, Limits
+from notifier.bounces.verp import ReturnPaths
 from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
@@ -39,12 +42,18 @@ from notifier.worker.broker import Broker
 from notifier.worker.consumer import Worker
 from notifier.worker.probe import QueueProbe
 
+if TYPE_CHECKING:
+    from notifier.bounces.imap import Mailbox
+    from notifier.bounces.listener import Listener
+
 log = structlog.get_logger("notifier.app")
 
 
-def build_channels(settings: Settings, engine: AsyncEngine) -> dict[Channel, ChannelAdapter]:
+def build_channels(
+    settings: Settings, engine: AsyncEngine, *, return_paths: ReturnPaths | None = None
+) -> dict[Channel, ChannelAdapter]:
     """One adapter per channel, as the settings choose, each given only its part (``engine``:
-    the store the letter spool records in)."""
+    the store the letter spool records in; ``return_paths``: signed MAIL FROMs for bounces)."""
     channels: dict[Channel, ChannelAdapter] = {
         Channel.EMAIL: EmailOutbox(settings.files.outbox_dir),
         Channel.SMS: SmsOutbox(
@@ -55,7 +64,9 @@ def build_channels(settings: Settings, engine: AsyncEngine) -> dict[Channel, Cha
     if settings.email.provider is EmailProvider.SMTP:
         from notifier.channels.smtp import SmtpChannel
 
-        channels[Channel.EMAIL] = SmtpChannel.from_settings(settings.email)
+        channels[Channel.EMAIL] = SmtpChannel.from_settings(
+            settings.email, return_path=return_paths.for_message if return_paths else None
+        )
     if settings.sms.provider is not SmsProvider.OUTBOX:
         channels[Channel.SMS] = _sms_channel(settings)
     if settings.letters.provider not in (LetterProvider.OUTBOX, LetterProvider.NOTIFY):
@@ -154,7 +165,12 @@ class Service:
         self.preferences = PreferenceStore(self.engine)
         self.scheduled = ScheduledStore(self.engine)
         self.evidence = FolderEvidence(settings.store.evidence_dir)
-        self.channels = build_channels(settings, self.engine)
+        self.return_paths = (
+            ReturnPaths(settings.bounces.key.get_secret_value().encode(), self.councils)
+            if settings.bounces.key is not None
+            else None
+        )
+        self.channels = build_channels(settings, self.engine, return_paths=self.return_paths)
         self.links = Links.from_settings(
             settings.links, settings.http, development=settings.store.is_sqlite
         )
@@ -179,7 +195,41 @@ class Service:
             scheduled=self.scheduled,
             evidence=self.evidence,
             evidence_years=self.settings.store.evidence_years,
+            keep_events=self.return_paths is not None,
         )
+
+    def bounce_intake(self) -> Intake | None:
+        """The bounce intake, when return paths are signed; it publishes through the broker."""
+        if self.return_paths is None:
+            return None
+        bounces = self.settings.bounces
+        return Intake(
+            return_paths=self.return_paths,
+            lifecycle=Lifecycle(self.notifications, self.broker),
+            preferences=self.preferences,
+            continue_event=self.broker.continue_event,
+            limits=Limits(
+                hard=bounces.hard_limit,
+                soft=bounces.soft_limit,
+                window=bounces.window_seconds,
+                max_bytes=bounces.max_size,
+            ),
+        )
+
+    def _bounce_jobs(self) -> list[Coroutine[Any, Any, None]]:
+        """The inbound SMTP listener and the IMAP poller, each when it is configured."""
+        intake = self.bounce_intake()
+        if intake is None:
+            return []
+        jobs = []
+        if self.settings.bounces.imap_host:
+            from notifier.bounces.imap import ImapPoller
+
+            poller = ImapPoller(intake, _mailbox(self.settings))
+            jobs.append(poller.poll_forever(self.settings.bounces.imap_poll_seconds))
+        if self.settings.bounces.listen:
+            jobs.append(_listener(intake, self.settings).serve_until_cancelled())
+        return jobs
 
     def http_app(self) -> FastAPI:
         async def broker_ready() -> bool:
@@ -288,8 +338,12 @@ class Service:
                         self.notifications,
                         self.broker,
                         retention_days=self.settings.store.retention_days,
+                        bounce_window=self.settings.bounces.window_seconds
+                        if self.return_paths
+                        else None,
                     )
                     background.extend(notify_jobs(self.settings, self.notifications, self.broker))
+                    background.extend(self._bounce_jobs())
                     if self.settings.worker.processes > 1:
                         background.append(
                             supervise_workers(
@@ -335,6 +389,53 @@ class Service:
                         await adapter.aclose()
                 await self.engine.dispose()
                 log.info("service.stopped")
+
+
+def _listener(intake: Intake, settings: Settings) -> Listener:
+    """The inbound SMTP listener the bounces part describes."""
+    from notifier.bounces.listener import Listener, server_context
+
+    bounces = settings.bounces
+    tls = None
+    if bounces.tls_cert_file is not None and bounces.tls_key_file is not None:
+        tls = server_context(bounces.tls_cert_file, bounces.tls_key_file)
+    return Listener(
+        intake,
+        host=bounces.host,
+        port=bounces.port,
+        max_size=bounces.max_size,
+        hostname=bounces.hostname,
+        tls_context=tls,
+    )
+
+
+def _mailbox(settings: Settings) -> Mailbox:
+    """The bounce mailbox the bounces part describes; XOAUTH2 with the SMTP channel's token
+    provider when NOTIFIER_BOUNCE_IMAP_OAUTH is on."""
+    import ssl
+
+    from notifier.bounces.imap import Mailbox
+    from notifier.channels.smtp import token_provider_for
+
+    bounces = settings.bounces
+    assert bounces.imap_host is not None and bounces.imap_username is not None
+    context = None
+    if bounces.imap_ca_file is not None:
+        context = ssl.create_default_context(cafile=str(bounces.imap_ca_file))
+    password = bounces.imap_password
+    return Mailbox(
+        host=bounces.imap_host,
+        port=bounces.imap_port,
+        username=bounces.imap_username,
+        password=password.get_secret_value() if password is not None else None,
+        token_provider=token_provider_for(settings.email) if bounces.imap_oauth else None,
+        tls=bounces.imap_tls,
+        folder=bounces.imap_folder,
+        processed=bounces.imap_processed_folder,
+        refused=bounces.imap_refused_folder,
+        batch=bounces.imap_batch,
+        tls_context=context,
+    )
 
 
 class _Server(uvicorn.Server):

@@ -38,15 +38,24 @@ OBSERVE_EVERY = 15.0
 
 
 async def purge_periodically(
-    notifications: NotificationStore, retention_days: int, every: float = PURGE_EVERY
+    notifications: NotificationStore,
+    retention_days: int,
+    every: float = PURGE_EVERY,
+    *,
+    bounce_window: float | None = None,
 ) -> None:
-    """Forget contact details past the retention period, hourly (the history stays)."""
+    """Forget contact details past the retention period, and events kept for bounces past the
+    bounce window (``bounce_window`` seconds), hourly (the history stays)."""
     while True:
-        cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+        now = datetime.now(UTC)
         try:
-            purged = await notifications.purge_personal_data(cutoff)
+            purged = await notifications.purge_personal_data(now - timedelta(days=retention_days))
             if purged:
                 log.info("retention.purged", count=purged)
+            if bounce_window is not None:
+                kept = await notifications.purge_kept_events(now - timedelta(seconds=bounce_window))
+                if kept:
+                    log.info("retention.kept_events_purged", count=kept)
         except Exception as exc:
             log.warning("retention.purge_failed", error=type(exc).__name__)
         await asyncio.sleep(every)
@@ -128,10 +137,11 @@ def scheduled_jobs(
     outcomes: OutcomeSink,
     *,
     retention_days: int,
+    bounce_window: float | None = None,
 ) -> list[Coroutine[Any, Any, None]]:
     """Every job the service process runs beside its worker."""
     return [
-        purge_periodically(notifications, retention_days),
+        purge_periodically(notifications, retention_days, bounce_window=bounce_window),
         *letter_jobs(letters, engine, outcomes),
     ]
 

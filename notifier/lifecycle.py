@@ -118,8 +118,9 @@ class Lifecycle:
 
     async def announce(self, row: Notification, *, reason: str | None = None) -> None:
         """Publish ``row``'s current status again, uncounted: a replayed event whose earlier run
-        may have died between its record and its outcome, or (with ``reason`` ``too-late``) a
-        withdrawal that came after the message was handed over."""
+        may have died between its record and its outcome; with ``reason``, what became of the
+        event since (``too-late``: a withdrawal came after the message was handed over;
+        ``no-channel-left``: a bounce left it no channel to continue on)."""
         await publish_outcome(self.outcomes, row, row.status, reason or row.reason, self.clock())
 
     async def _changed(self, row: Notification, status: Status, reason: str | None) -> None:

@@ -58,6 +58,13 @@ IN_FLIGHT = Gauge(
     "Events being processed now.",
     registry=REGISTRY,
 )
+BOUNCES = Counter(
+    "notifier_bounces_total",
+    "Messages to the bounce addresses, by kind (hard, soft, complaint, ...), council (or"
+    " unknown) and result (applied, noted, ignored, or why refused).",
+    ["kind", "council", "result"],
+    registry=REGISTRY,
+)
 BROKER_CONNECTED = Gauge(
     "notifier_broker_connected",
     "1 while the worker's broker connection is open.",
@@ -146,6 +153,7 @@ def exposition() -> bytes:
 
 
 __all__ = [
+    "BOUNCES",
     "BROKER_CONNECTED",
     "BUILD_INFO",
     "CONTENT_TYPE",

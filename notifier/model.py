@@ -109,6 +109,9 @@ class Council:
     brand_colour: str = "#0b0c0c"
     logo_text: str = ""
     logo_file: str | None = None
+    # The return path's base (``bounces@bounces.example.gov.uk``); each notification's MAIL FROM
+    # is ``<local>+<token>@<domain>`` (notifier/bounces/verp.py). Empty: no bounce intake.
+    bounce_address: str = ""
 
     @property
     def email_domain(self) -> str:

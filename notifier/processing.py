@@ -159,6 +159,7 @@ class Processor:
         scheduled: ScheduledStore | None = None,
         evidence: FolderEvidence | None = None,
         evidence_years: int = 6,
+        keep_events: bool = False,
     ) -> None:
         self.catalogue = catalogue
         self._known_types = frozenset(catalogue.event_types())
@@ -173,6 +174,8 @@ class Processor:
         self.scheduled = scheduled
         self.evidence = evidence
         self.evidence_years = evidence_years
+        # Keep the event with each email notification, for a bounce to continue it later.
+        self.keep_events = keep_events
         self.links = {
             k: v
             for k, v in (
@@ -234,7 +237,8 @@ class Processor:
                 return waiting
         if replay:  # preferences may have changed while it waited: close channels now unused
             await self._close_pending(existing, decided.order, "preferences-changed")
-        return await self._deliver(event, decided, existing, replay, delivery.attempt, now)
+        kept = delivery.body.decode("utf-8") if self.keep_events else None
+        return await self._deliver(event, decided, existing, replay, delivery.attempt, now, kept)
 
     async def _deliver(
         self,
@@ -244,6 +248,7 @@ class Processor:
         replay: bool,
         attempt: int,
         now: datetime,
+        kept: str | None = None,
     ) -> Verdict:
         """Each channel in the customer's order until one takes the message."""
         last_failure: DeliveryFailure | None = None
@@ -258,7 +263,8 @@ class Processor:
                     return settled
             if row is None:
                 unusable = decided.unusable.get(channel)
-                row = await self.lifecycle.create(self._new(event, decided, channel, unusable))
+                new = self._new(event, decided, channel, unusable, kept=kept)
+                row = await self.lifecycle.create(new)
                 if row is None:
                     return Ack("duplicate")  # lost the insert race to a concurrent copy
                 if unusable is not None:
@@ -271,7 +277,24 @@ class Processor:
                     await self._close_pending(existing, (channel,), "sent-by-another-channel")
                 return verdict
             last_failure = failure
-        return _every_channel_failed(last_failure)
+        return await self._no_channel_left(last_failure, existing, decided.order, replay)
+
+    async def _no_channel_left(
+        self,
+        last: DeliveryFailure | None,
+        existing: Mapping[str, Notification],
+        order: Iterable[Channel],
+        replay: bool,
+    ) -> Verdict:
+        """No channel took the message. When none was even tried (the event was continued
+        after a later failure, a bounce, and no channel is left), the failed notification's
+        outcome says ``no-channel-left``, so the council system can act."""
+        for channel in () if last is not None else order:
+            row = existing.get(channel)
+            if row is not None and step_for(row.status, replay) is Step.FALL_BACK:
+                await self.lifecycle.announce(row, reason="no-channel-left")
+                break
+        return _every_channel_failed(last)
 
     async def _in_hand(
         self,
@@ -527,6 +550,7 @@ class Processor:
         *,
         status: Status = Status.CREATED,
         reason: str | None = None,
+        kept: str | None = None,
     ) -> NewNotification:
         """The notification to create on ``channel``; straight into its failure if the plan
         found the channel's contact detail unusable."""
@@ -549,4 +573,5 @@ class Processor:
             else None,
             status=status,
             reason=reason,
+            kept_event=kept if channel == Channel.EMAIL and unusable is None else None,
         )

@@ -419,6 +419,90 @@ class LetterSettings(Part):
         return parse_duration(self.report_poll_interval)
 
 
+class BounceSettings(Part):
+    """Bounce and complaint intake (notifier/bounces/): the signed return path, the inbound SMTP
+    listener, the IMAP mailbox, and how bounces change a notification."""
+
+    key: SecretStr | None = Field(None, validation_alias="NOTIFIER_BOUNCE_KEY")
+    window: str = Field("72h", validation_alias="NOTIFIER_BOUNCE_WINDOW")
+    hard_limit: int = Field(1, ge=1, le=100, validation_alias="NOTIFIER_BOUNCE_HARD_LIMIT")
+    soft_limit: int = Field(2, ge=1, le=100, validation_alias="NOTIFIER_BOUNCE_SOFT_LIMIT")
+    max_size: int = Field(
+        10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, validation_alias="NOTIFIER_BOUNCE_MAX_SIZE"
+    )
+    listen: bool = Field(False, validation_alias="NOTIFIER_BOUNCE_LISTEN")
+    host: str = Field("127.0.0.1", validation_alias="NOTIFIER_BOUNCE_HOST")
+    port: int = Field(2525, ge=0, le=65535, validation_alias="NOTIFIER_BOUNCE_PORT")
+    hostname: str | None = Field(None, validation_alias="NOTIFIER_BOUNCE_HOSTNAME")
+    tls_cert_file: Path | None = Field(None, validation_alias="NOTIFIER_BOUNCE_TLS_CERT_FILE")
+    tls_key_file: Path | None = Field(None, validation_alias="NOTIFIER_BOUNCE_TLS_KEY_FILE")
+    imap_host: str | None = Field(None, validation_alias="NOTIFIER_BOUNCE_IMAP_HOST")
+    imap_port: int = Field(993, ge=1, le=65535, validation_alias="NOTIFIER_BOUNCE_IMAP_PORT")
+    imap_tls: Literal["implicit", "starttls", "none"] = Field(
+        "implicit", validation_alias="NOTIFIER_BOUNCE_IMAP_TLS"
+    )
+    imap_username: str | None = Field(None, validation_alias="NOTIFIER_BOUNCE_IMAP_USERNAME")
+    imap_password: SecretStr | None = Field(None, validation_alias="NOTIFIER_BOUNCE_IMAP_PASSWORD")
+    imap_oauth: bool = Field(False, validation_alias="NOTIFIER_BOUNCE_IMAP_OAUTH")
+    imap_ca_file: Path | None = Field(None, validation_alias="NOTIFIER_BOUNCE_IMAP_CA_FILE")
+    imap_folder: str = Field("INBOX", validation_alias="NOTIFIER_BOUNCE_IMAP_FOLDER")
+    imap_processed_folder: str = Field(
+        "Processed", validation_alias="NOTIFIER_BOUNCE_IMAP_PROCESSED_FOLDER"
+    )
+    imap_refused_folder: str = Field(
+        "Refused", validation_alias="NOTIFIER_BOUNCE_IMAP_REFUSED_FOLDER"
+    )
+    imap_poll_interval: str = Field("1m", validation_alias="NOTIFIER_BOUNCE_IMAP_POLL_INTERVAL")
+    imap_batch: int = Field(50, ge=1, le=1000, validation_alias="NOTIFIER_BOUNCE_IMAP_BATCH")
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("window", "imap_poll_interval")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_listener(self) -> Self:
+        if self.listen:
+            _required(self, "NOTIFIER_BOUNCE_LISTEN is on", "key")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigurationError(
+                "NOTIFIER_BOUNCE_TLS_CERT_FILE and NOTIFIER_BOUNCE_TLS_KEY_FILE go together"
+            )
+        if self.imap_host:
+            _required(self, "NOTIFIER_BOUNCE_IMAP_HOST is set", "key", "imap_username")
+            if (self.imap_password is None) == (not self.imap_oauth):
+                raise ConfigurationError(
+                    "NOTIFIER_BOUNCE_IMAP_PASSWORD or NOTIFIER_BOUNCE_IMAP_OAUTH: exactly one"
+                )
+            if self.imap_tls == "none" and self.imap_host not in ("127.0.0.1", "localhost"):
+                raise ConfigurationError(
+                    "NOTIFIER_BOUNCE_IMAP_TLS: credentials are never sent without TLS"
+                    " except to this machine"
+                )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether return paths are signed (and events kept for bounces to continue)."""
+        return self.key is not None
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_duration(self.window)
+
+    @property
+    def imap_poll_seconds(self) -> float:
+        return parse_duration(self.imap_poll_interval)
+
+
 class LogSettings(Part):
     """How the structlog lines are written."""
 
@@ -446,6 +530,7 @@ class Settings(BaseModel):
         "sms": SmsSettings,
         "letters": LetterSettings,
         "notify": NotifySettings,
+        "bounces": BounceSettings,
         "logging": LogSettings,
     }
 
@@ -458,6 +543,7 @@ class Settings(BaseModel):
     sms: SmsSettings
     letters: LetterSettings
     notify: NotifySettings
+    bounces: BounceSettings
     logging: LogSettings
 
     @model_validator(mode="after")

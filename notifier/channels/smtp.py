@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 TlsMode = Literal["starttls", "implicit", "none"]
 Stage = Literal["connect", "starttls", "auth", "mail", "rcpt", "data"]
 TokenProvider = Callable[[], Awaitable[str]]
+# The MAIL FROM for one message (a signed per-notification return path), or None for the default.
+ReturnPath = Callable[[EmailMessage], str | None]
 
 log = structlog.get_logger(__name__)
 
@@ -194,6 +196,16 @@ def command_token(argv: Sequence[str], *, timeout: float = 30.0) -> TokenProvide
     return provide
 
 
+def token_provider_for(email: EmailSettings) -> TokenProvider | None:
+    """The XOAUTH2 token provider the email part describes (also used for the bounce
+    mailbox's IMAP login), or None for password or no authentication."""
+    if email.oauth_token_command:
+        return command_token(shlex.split(email.oauth_token_command))
+    if email.oauth_token is not None:
+        return static_token(email.oauth_token.get_secret_value())
+    return None
+
+
 @dataclasses.dataclass(slots=True)
 class _Attempt:
     sender: str
@@ -222,6 +234,7 @@ class SmtpChannel:
         ca_file: Path | str | None = None,
         dkim: DkimSigner | None = None,
         bounce_address: str | None = None,
+        return_path: ReturnPath | None = None,
         local_hostname: str | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -236,6 +249,7 @@ class SmtpChannel:
         self._tls_context = None if tls == "none" else tls_context or _client_context(ca_file)
         self._dkim = dkim
         self._bounce_address = bounce_address
+        self._return_path = return_path
         self._local_hostname = local_hostname
         self._clock = clock or (lambda: datetime.now(UTC))
         self._slots = asyncio.Semaphore(pool_size)
@@ -244,13 +258,11 @@ class SmtpChannel:
         self.connections_opened = 0
 
     @classmethod
-    def from_settings(cls, email: EmailSettings) -> SmtpChannel:
+    def from_settings(
+        cls, email: EmailSettings, *, return_path: ReturnPath | None = None
+    ) -> SmtpChannel:
         """The channel the ``NOTIFIER_SMTP_*`` settings (the email part) describe."""
-        token_provider: TokenProvider | None = None
-        if email.oauth_token_command:
-            token_provider = command_token(shlex.split(email.oauth_token_command))
-        elif email.oauth_token is not None:
-            token_provider = static_token(email.oauth_token.get_secret_value())
+        token_provider = token_provider_for(email)
         dkim = None
         if email.dkim_key_file and email.dkim_selector:  # both or neither: checked at start-up
             dkim = DkimSigner.from_file(email.dkim_key_file, email.dkim_selector)
@@ -267,6 +279,7 @@ class SmtpChannel:
             ca_file=email.ca_file,
             dkim=dkim,
             bounce_address=email.bounce_address,
+            return_path=return_path,
             local_hostname=email.local_hostname,
         )
 
@@ -276,7 +289,9 @@ class SmtpChannel:
         if self._closed:
             raise TechnicalFailure("smtp-channel-closed")
         wire = build_email(message, now=self._clock(), dkim=self._dkim)
-        attempt = _Attempt(envelope_sender(message, self._bounce_address), recipient(message))
+        signed = self._return_path(message) if self._return_path is not None else None
+        sender = signed or envelope_sender(message, self._bounce_address)
+        attempt = _Attempt(sender, recipient(message))
         failure: DeliveryFailure | None = None
         async with self._slots:  # waiting for a pooled connection is not part of the timeout
             try:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from notifier.cli import catalogue, common, customers, evidence, letters, notifications, operations
+from notifier.cli import (
+    bounces,
+    catalogue,
+    common,
+    customers,
+    evidence,
+    letters,
+    notifications,
+    operations,
+)
 
 
 @click.group(cls=common.Group)
@@ -26,5 +35,6 @@ for command in (
     letters.letters,
     evidence.evidence,
     notifications.notifications,
+    bounces.bounces,
 ):
     main.add_command(command)

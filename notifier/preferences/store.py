@@ -184,8 +184,16 @@ class PreferenceStore:
                 update(notifications)
                 .where(notifications.c.council == council)
                 .where(notifications.c.customer_id == customer_id)
-                .where(notifications.c.recipient.is_not(None) | notifications.c.purged_at.is_(None))
-                .values(recipient=None, purged_at=func.coalesce(notifications.c.purged_at, now))
+                .where(
+                    notifications.c.recipient.is_not(None)
+                    | notifications.c.kept_event.is_not(None)
+                    | notifications.c.purged_at.is_(None)
+                )
+                .values(
+                    recipient=None,
+                    kept_event=None,
+                    purged_at=func.coalesce(notifications.c.purged_at, now),
+                )
             )
             erased = bool(removed.rowcount or blanked.rowcount)
             if erased:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.model import Status, may_move
+from notifier.model import FINAL_STATUSES, Status, may_move
 from notifier.store.batching import GroupCommit
 from notifier.store.tables import letter_spool, notifications, status_history
 
@@ -52,6 +52,17 @@ class NewNotification:
     status: Status = Status.CREATED
     reason: str | None = None
     waits_until: datetime | None = None  # a later send time it waits for (data.send_after)
+    # The event's body as received, for an email that may bounce (personal data: purged).
+    kept_event: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Kept:
+    """What a bounce needs beyond the notification: whether its personal data is already
+    purged, and the event kept to continue it on the next channel."""
+
+    purged: bool
+    event: str | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -271,7 +282,29 @@ class NotificationStore:
                 update(notifications)
                 .where(notifications.c.created_at < older_than)
                 .where(notifications.c.purged_at.is_(None))
-                .values(recipient=None, purged_at=utcnow())
+                .values(recipient=None, kept_event=None, purged_at=utcnow())
+            )
+        return int(result.rowcount or 0)
+
+    async def kept(self, notification_id: str) -> Kept | None:
+        """The purge state and kept event of one notification; None when there is none."""
+        query = select(notifications.c.purged_at, notifications.c.kept_event).where(
+            notifications.c.id == notification_id
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return Kept(row.purged_at is not None, row.kept_event) if row else None
+
+    async def purge_kept_events(self, created_before: datetime) -> int:
+        """Forget the kept events of final notifications created before ``created_before``
+        (the bounce window has passed: no bounce can continue them any more)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(notifications)
+                .where(notifications.c.kept_event.is_not(None))
+                .where(notifications.c.created_at < created_before)
+                .where(notifications.c.status.in_([str(s) for s in FINAL_STATUSES]))
+                .values(kept_event=None)
             )
         return int(result.rowcount or 0)
 

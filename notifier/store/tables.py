@@ -106,6 +106,9 @@ notifications = Table(
     Column("attempt_started_at", DateTime(timezone=True)),
     # Personal data: purged after the retention period, the rest stays.
     Column("recipient", Text),
+    # The event as received, kept with an email notification so that a bounce can continue it
+    # on the next channel (notifier/bounces/intake.py); purged after the bounce window.
+    Column("kept_event", Text),
     Column("purged_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -11,8 +11,8 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from notifier import metrics
 from notifier.settings import WorkerSettings
 from notifier.store.scheduled import ScheduledEvent
-from notifier.worker.settlement import RETRY_REASON_HEADER
-from notifier.worker.topology import EVENTS, Topology, declare
+from notifier.worker.settlement import ATTEMPT_HEADER, RETRY_REASON_HEADER
+from notifier.worker.topology import Topology, declare
 
 
 class Broker:
@@ -79,21 +79,30 @@ class Broker:
             routing_key=routing_key,
         )
 
-    async def release(self, event: ScheduledEvent) -> None:
-        """Put a kept event back on the work queue (confirmed), marked as come back from a wait
-        so the worker treats it as a replay of what it recorded when the event first came."""
-        if self.topology is None:
+    async def requeue(self, body: bytes, *, content_type: str | None, reason: str) -> None:
+        """Put an event back on the work queue (confirmed) as a replay of what was recorded
+        when it first came, with a fresh attempt count. Straight to the work queue, not through
+        ``notifier.events``, so nothing else bound there sees it twice."""
+        if self.channel is None or self.topology is None:
             raise RuntimeError("broker not connected")
-        assert self.channel is not None
         await self.channel.default_exchange.publish(
             aio_pika.Message(
-                body=event.body,
-                content_type=event.content_type,
-                headers={RETRY_REASON_HEADER: "scheduled"},
+                body=body,
+                content_type=content_type,
+                headers={RETRY_REASON_HEADER: reason, ATTEMPT_HEADER: 0},
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
-            routing_key=EVENTS,
+            routing_key=self.topology.work_queue.name,
         )
+
+    async def release(self, event: ScheduledEvent) -> None:
+        """A kept event whose send time has come (``store.scheduled``)."""
+        await self.requeue(event.body, content_type=event.content_type, reason="scheduled")
+
+    async def continue_event(self, body: bytes) -> None:
+        """A kept event whose email bounced: ``processing.step_for`` falls back to the next
+        channel."""
+        await self.requeue(body, content_type="application/cloudevents+json", reason="bounce")
 
     async def close(self) -> None:
         if self.connection is not None:

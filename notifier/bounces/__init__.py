@@ -1,0 +1,1 @@
+"""Bounces and complaints: the signed return path, parsing, intake, and the two ways in."""
