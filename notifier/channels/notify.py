@@ -296,7 +296,45 @@ async def _json(response: aiohttp.ClientResponse) -> Any:
         return None
 
 
-class NotifyEmailChannel:
+# The one table: Notify's status (email, text, letter) -> our status and the reason recorded.
+STATUSES: dict[str, tuple[Status, str | None]] = {
+    "created": (Status.SENDING, "notify-created"),
+    "sending": (Status.SENDING, "notify-sending"),
+    "pending": (Status.SENDING, "notify-pending"),
+    "accepted": (Status.SENDING, "notify-accepted"),
+    "pending-virus-check": (Status.SENDING, "notify-pending-virus-check"),
+    "sent": (Status.SENT, "notify-sent"),  # international text: no receipt will follow
+    "delivered": (Status.DELIVERED, None),
+    "permanent-failure": (Status.PERMANENT_FAILURE, "notify-permanent-failure"),
+    "temporary-failure": (Status.TEMPORARY_FAILURE, "notify-temporary-failure"),
+    "technical-failure": (Status.TECHNICAL_FAILURE, "notify-technical-failure"),
+    "received": (Status.POSTED, None),  # a letter Notify's printer has posted
+    "returned-letter": (Status.RETURNED, "notify-returned-letter"),
+    "validation-failed": (Status.PERMANENT_FAILURE, "notify-validation-failed"),
+    "virus-scan-failed": (Status.PERMANENT_FAILURE, "notify-virus-scan-failed"),
+    "cancelled": (Status.TECHNICAL_FAILURE, "notify-cancelled"),
+}
+
+
+class _Reconciles:
+    """Asks Notify what became of an earlier send of a message, by its reference (our
+    notification id): a replay adopts Notify's copy instead of sending again."""
+
+    client: NotifyClient
+
+    async def find(self, message: Message, since: datetime) -> Receipt | None:
+        """Notify's copy of ``message`` as a Receipt, or None when Notify has none (``since``
+        is not needed: the reference names this notification alone)."""
+        reports = await self.client.by_reference(message.council.code, message.notification_id)
+        for report in reports:
+            mapped = STATUSES.get(str(report.get("status", "")))
+            if mapped is not None and report.get("id"):
+                status, reason = mapped
+                return Receipt(status, provider_ref=str(report["id"]), reason=reason)
+        return None
+
+
+class NotifyEmailChannel(_Reconciles):
     """Email through the council's pass-through template; a Receipt in ``sending`` with Notify's
     notification id (Notify's receipt says delivered or failed later)."""
 
@@ -329,7 +367,7 @@ class NotifyEmailChannel:
         await self.client.aclose()
 
 
-class NotifySmsChannel:
+class NotifySmsChannel(_Reconciles):
     """Text messages through the council's pass-through template and its sender id."""
 
     name = "sms"
@@ -366,7 +404,7 @@ class NotifySmsChannel:
         await self.client.aclose()
 
 
-class NotifyLetterChannel:
+class NotifyLetterChannel(_Reconciles):
     """Letters as our own PDF, precompiled (its address block sits where Notify's letter spec
     wants it: docs/notify.md); ``sending`` once Notify has it, ``posted`` when it says received."""
 

@@ -18,9 +18,8 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from pydantic import SecretStr
 
-from notifier.channels.notify import INBOUND_CALLBACK_PATH, STATUS_CALLBACK_PATH
+from notifier.channels.notify import INBOUND_CALLBACK_PATH, STATUS_CALLBACK_PATH, STATUSES
 from notifier.lifecycle import Lifecycle
-from notifier.model import Status
 from notifier.preferences.store import PreferenceStore
 from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
 from notifier.web.replies import keyword_opt_out
@@ -29,25 +28,6 @@ log = structlog.get_logger("notifier.web.notify")
 
 SOURCE = "notify-callback"
 INBOUND_ACTOR = "notify-inbound"
-
-# The one table: Notify's status (email, text, letter) -> our status and the reason recorded.
-STATUSES: dict[str, tuple[Status, str | None]] = {
-    "created": (Status.SENDING, "notify-created"),
-    "sending": (Status.SENDING, "notify-sending"),
-    "pending": (Status.SENDING, "notify-pending"),
-    "accepted": (Status.SENDING, "notify-accepted"),
-    "pending-virus-check": (Status.SENDING, "notify-pending-virus-check"),
-    "sent": (Status.SENT, "notify-sent"),  # international text: no receipt will follow
-    "delivered": (Status.DELIVERED, None),
-    "permanent-failure": (Status.PERMANENT_FAILURE, "notify-permanent-failure"),
-    "temporary-failure": (Status.TEMPORARY_FAILURE, "notify-temporary-failure"),
-    "technical-failure": (Status.TECHNICAL_FAILURE, "notify-technical-failure"),
-    "received": (Status.POSTED, None),  # a letter Notify's printer has posted
-    "returned-letter": (Status.RETURNED, "notify-returned-letter"),
-    "validation-failed": (Status.PERMANENT_FAILURE, "notify-validation-failed"),
-    "virus-scan-failed": (Status.PERMANENT_FAILURE, "notify-virus-scan-failed"),
-    "cancelled": (Status.TECHNICAL_FAILURE, "notify-cancelled"),
-}
 
 
 def bearer_matches(header: str | None, token: SecretStr | None) -> bool:

@@ -222,3 +222,22 @@ def test_markdown_keeps_headings_bullets_numbers_and_urls() -> None:
     assert notify_markdown(text) == (
         "# Title\n\n## Part\n\n* a\n* b\n\n1. one\n\nSee https://x.gov.uk"
     )
+
+
+async def test_a_replay_adopts_notify_s_copy_by_reference(
+    fake: FakeNotify, client: NotifyClient
+) -> None:
+    """Asked about a message it has (by our notification id as reference), Notify's copy is
+    adopted with its id and status; about one it never received, nothing; and when Notify
+    cannot answer, a technical failure (retry later, never guess)."""
+    channel = NotifySmsChannel(client)
+    receipt = await channel.send(SMS)
+    fake.set_status(str(receipt.provider_ref), "delivered")
+    since = datetime(2026, 12, 1, tzinfo=UTC)
+    found = await channel.find(SMS, since)
+    assert found is not None
+    assert (found.status, found.provider_ref) == (Status.DELIVERED, receipt.provider_ref)
+    assert await channel.find(dataclasses.replace(SMS, notification_id="n-never"), since) is None
+    fake.fail_always("500")
+    with pytest.raises(TechnicalFailure):
+        await channel.find(SMS, since)

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.channels.notify import Account, ApiKey, NotifyClient, NotifySmsChannel
+from notifier.channels.notify import STATUSES, Account, ApiKey, NotifyClient, NotifySmsChannel
 from notifier.councils import load_councils
 from notifier.http import create_app
 from notifier.jobs import poll_notify_once
@@ -24,7 +24,7 @@ from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore
 from notifier.settings import load_settings
 from notifier.store.notifications import NewNotification, Notification, NotificationStore
-from notifier.web.notify import STATUSES, bearer_matches, inbound_number, notify_router
+from notifier.web.notify import bearer_matches, inbound_number, notify_router
 from tests.fakes.channels import RecordingSink
 from tests.fakes.notify import API_KEY, CALLBACK_TOKEN, SMS_TEMPLATE, FakeNotify
 
