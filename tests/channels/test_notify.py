@@ -238,6 +238,9 @@ async def test_a_replay_adopts_notify_s_copy_by_reference(
     assert found is not None
     assert (found.status, found.provider_ref) == (Status.DELIVERED, receipt.provider_ref)
     assert await channel.find(dataclasses.replace(SMS, notification_id="n-never"), since) is None
-    fake.fail_always("500")
-    with pytest.raises(TechnicalFailure):
-        await channel.find(SMS, since)
+    unreachable = NotifyClient(account(), base_url="http://127.0.0.1:9", timeout=5)
+    try:
+        with pytest.raises(TechnicalFailure):
+            await NotifySmsChannel(unreachable).find(SMS, since)
+    finally:
+        await unreachable.aclose()
