@@ -365,7 +365,7 @@ class LetterSettings(Part):
     )
     # Rendered letters wait here for the next dispatch (folder and sftp providers).
     spool_dir: Path = Field(Path("./var/spool"), validation_alias="NOTIFIER_SPOOL_DIR")
-    # The daily dispatch, HH:MM Europe/London (letters.md §6).
+    # The daily dispatch, HH:MM Europe/London (docs/operations.md, Printed letters).
     cutoff: str = Field("17:30", validation_alias="NOTIFIER_LETTER_CUTOFF")
     print_dir: Path | None = Field(None, validation_alias="NOTIFIER_PRINT_DIR")
     sftp_host: str | None = Field(None, validation_alias="NOTIFIER_SFTP_HOST")

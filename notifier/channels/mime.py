@@ -2,7 +2,7 @@
 
 Pure: no I/O beyond reading a DKIM key file at start-up. The message is built, serialised once
 with CRLF line endings and signed over those bytes; the channel sends exactly those bytes
-(email.md §1, §2, §7).
+(RFC 5322, RFC 2045-2047, RFC 8058).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def recipient(message: EmailMessage) -> str:
 
 
 def envelope_sender(message: EmailMessage, bounce_address: str | None) -> str:
-    """MAIL FROM: the bounce mailbox when configured (email.md §6), else the From address.
+    """MAIL FROM (RFC 5321 §4.4): the bounce mailbox when configured, else the From address.
 
     The bounce address is an envelope matter only: RFC 5321 §4.4 leaves the Return-Path header
     to the final delivery server, so no header carries it.

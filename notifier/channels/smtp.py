@@ -1,4 +1,4 @@
-"""The email channel: aiosmtplib over a small pool of reused connections (email.md §3-§5).
+"""The email channel: aiosmtplib over a small pool of reused connections (RFC 5321, 3207, 4954).
 
 Only this module imports aiosmtplib. A message goes out as MAIL, RCPT and DATA on a pooled
 connection, so every failure is known by the stage it happened at; ``failure_for`` maps it to

@@ -1,4 +1,5 @@
-"""A client-side token bucket that keeps sending at or below a provider's rate (sms.md §13)."""
+"""A client-side token bucket that keeps sending at or below a provider's rate (Twilio's
+messages-per-second limits)."""
 
 from __future__ import annotations
 

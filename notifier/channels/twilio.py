@@ -68,9 +68,9 @@ class _Outcome:
     unknown: bool = False  # the POST may have reached Twilio: reconcile before a resend
 
 
-# The one table (sms.md §9). Integer keys are Twilio error codes; string keys are the HTTP status
-# fallbacks used when the code is not listed (twilio-python reports the HTTP status as the code
-# when the error body has none). A retried POST after a 5xx or timeout may send twice: the API
+# The one table (Twilio's error dictionary). Integer keys are Twilio error codes; string keys are
+# the HTTP status fallbacks used when the code is not listed (twilio-python reports the HTTP
+# status as the code when the error body has none). A retried POST after a 5xx or timeout may send twice: the API
 # has no idempotency key.
 ERRORS: dict[int | str, _Outcome] = {
     20003: _Outcome(TechnicalFailure),  # authentication failed: fix the credentials, alert
@@ -93,9 +93,9 @@ ERRORS: dict[int | str, _Outcome] = {
     "5xx": _Outcome(TechnicalFailure, retryable=True, unknown=True),
     "4xx": _Outcome(TechnicalFailure),
 }
-# The callbacks' table (sms.md §9-10, lifecycle §3.2): Twilio's report -> (our status, reason
-# recorded), for status callbacks (web/twilio.py) and reconciliation alike. A string key is a
-# MessageStatus that decides on its own; an integer key is the ErrorCode that decides an
+# The callbacks' table (Twilio's message status values; docs/events.md, Statuses): Twilio's
+# report -> (our status, reason recorded), for status callbacks (web/twilio.py) and
+# reconciliation alike. A string key is a MessageStatus that decides on its own; an integer key is the ErrorCode that decides an
 # "undelivered" or "failed" callback. Twilio's interim statuses (including "sent":
 # carrier accepted, no handset receipt yet) all stay "sending", which DESIGN's statuses reserve for
 # exactly that; "canceled" has no status of its own in DESIGN, so it is a technical failure.
@@ -391,7 +391,7 @@ def signature_is_valid(
     auth_token: str, url: str, params: Mapping[str, Any], signature: str
 ) -> bool:
     """Whether ``signature`` is the X-Twilio-Signature of a form POST of ``params`` to ``url``
-    (sms.md §11), accepting ``url`` with or without its scheme's default port.
+    (Twilio's webhook security docs), accepting ``url`` with or without its scheme's default port.
 
     twilio's ``RequestValidator.validate`` strips *any* port, so a signature made for
     ``host/path`` would pass for ``host:8080/path``; only the default port is optional here.

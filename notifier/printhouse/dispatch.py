@@ -16,7 +16,7 @@ can stop anywhere and be run again without printing a letter twice or dropping o
    the batch id) and its outcome is published; the local zip and PDFs are then removed.
 
 Dispatches are serialised by a lock file in the spool directory; ``next_cutoff`` is the pure
-schedule of the daily cut-off (17:30 Europe/London by default, letters.md §6).
+schedule of the daily cut-off (17:30 Europe/London by default, docs/operations.md).
 """
 
 from __future__ import annotations

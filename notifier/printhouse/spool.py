@@ -40,7 +40,8 @@ LONDON = ZoneInfo("Europe/London")
 
 def postage_class(requested: str, address: PostalAddress) -> str:
     """The postage a letter goes with: Europe and rest-of-world addresses take their zone's
-    postage whatever was asked for (letters.md §6); UK and BFPO addresses keep ``requested``."""
+    postage whatever was asked for (Royal Mail's first and second class are UK services); UK
+    and BFPO addresses keep ``requested``."""
     return requested if address.zone == "uk" else address.zone
 
 

@@ -57,8 +57,8 @@ def parse_blocks(markdown: str) -> tuple[Block, ...]:
 
 
 def plain_text(blocks: tuple[Block, ...]) -> str:
-    """Blocks as plain text that reads well on its own: the conventions of email.md §8 (headings
-    underlined to 65 columns, ``•`` bullets)."""
+    """Blocks as plain text that reads well on its own, as GOV.UK Notify writes plain-text
+    email (headings underlined to 65 columns, ``•`` bullets)."""
     out: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):

@@ -1,6 +1,6 @@
 """The plain-language gate: render every template for every council with its sample and check it.
 
-Rules (plain-language.md §6, with the limits this project chose):
+Rules (GOV.UK content design guidance, with the limits this project chose):
 
     missing-sample-variable  the template uses a value its sample or declared personalisation lacks
     render-error             the template cannot be rendered for a channel
@@ -58,7 +58,7 @@ SAMPLE_LETTER_DATE = date(2027, 1, 4)  # fixed, so a check never depends on the 
 TEMPLATE = "template"  # the channel named in findings about the source rather than one channel
 
 # GOV.UK's words to avoid, the project's additions and the banned abbreviations
-# (plain-language.md §1, §2, §6.3).
+# (GOV.UK style guide, "Words to avoid").
 AVOID = (
     "agenda", "advancing", "collaborate", "combat", "commit", "pledge", "countering", "deliver",
     "deploy", "dialogue", "disincentivise", "incentivise", "empower", "facilitate", "focusing",
@@ -70,7 +70,7 @@ AVOID = (
     "furthermore", "thereafter", "please note", "kindly", "we regret to inform you",
     "click here", "eg", "e.g.", "ie", "i.e.", "etc",
 )  # fmt: skip
-# Legitimate uses of a listed word (plain-language.md §2).
+# Legitimate uses of a listed word (GOV.UK style guide).
 ALLOWED_PHRASES = ("key safe", "land registry", "deliver a parcel")
 
 

@@ -1,6 +1,6 @@
 """Sentences, words, syllables and the Flesch scores of a text, computed without a dictionary.
 
-Counting conventions (plain-language.md §5):
+Counting conventions (Kincaid et al., 1975, as GOV.UK's readability tools apply it):
 
 - A *sentence* is a run of text ending in ``.``, ``!`` or ``?`` followed by whitespace or the end,
   plus a final unterminated run. A line break also ends a sentence, because headings and list

@@ -1,4 +1,5 @@
-"""Text-message content rules: sanitising, encoding choice and fragment counting (sms.md §1-4).
+"""Text-message content rules: sanitising, encoding choice and fragment counting (3GPP TS
+23.038; Twilio's segment rules).
 
 Pure functions, no I/O. ``prepare`` is the one entry point a renderer needs: it sanitises the text
 exactly as it will be sent and counts the fragments the resident's phone (and the bill) will see.
@@ -13,7 +14,8 @@ from typing import Literal, TypeAlias
 
 Encoding: TypeAlias = Literal["GSM-7", "UCS-2"]
 
-# GSM 03.38 basic table (sms.md §1.1), row by row; LF and CR are in it, ESC is not printable.
+# GSM 03.38 basic table (3GPP TS 23.038 §6.2.1), row by row; LF and CR are in it, ESC is not
+# printable.
 GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅå"
     "Δ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
@@ -27,7 +29,7 @@ GSM_BASIC = frozenset(
 # The nine printable characters of the extension table; each costs two septets in GSM-7.
 GSM_EXTENSION = frozenset("^{}\\[]~|€")
 GSM = GSM_BASIC | GSM_EXTENSION
-# Grave, acute, diaeresis and circumflex on a e i o u w y, both cases (sms.md §1.3).
+# Grave, acute, diaeresis and circumflex on a e i o u w y, both cases: the accents Welsh uses.
 WELSH = frozenset("àèìòùẁỳÀÈÌÒÙẀỲáéíóúẃýÁÉÍÓÚẂÝäëïöüẅÿÄËÏÖÜẄŸâêîôûŵŷÂÊÎÔÛŴŶ")
 ALLOWED = GSM | WELSH
 

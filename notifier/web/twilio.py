@@ -42,7 +42,7 @@ __all__ = ["OPT_IN_KEYWORDS", "OPT_OUT_KEYWORDS", "keyword_opt_out", "twilio_rou
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
-# Unknown MessageSid (lifecycle §2). The only honest race is a receipt overtaking the worker's own
+# Unknown MessageSid. The only honest race is a receipt overtaking the worker's own
 # write of the SID, which follows Twilio's 201 by milliseconds, so the lookup is retried in the
 # request for about two seconds and then given up with a log line; Twilio's callback timeout is
 # 15 s, so this still answers in time. A longer wait would not help: a SID still unknown after
@@ -84,7 +84,7 @@ def twilio_router(  # noqa: C901
     async def signed_form(request: Request, path: str) -> FormData | None:
         form = await request.form()
         signature = request.headers.get(SIGNATURE_HEADER)
-        # Twilio signs the URL it was given, query string included (sms.md §11).
+        # Twilio signs the URL it was given, query string included (Twilio's webhook security docs).
         url = base + path + (f"?{request.url.query}" if request.url.query else "")
         if signature and signature_is_valid(token, url, form, signature):
             return form
@@ -138,7 +138,7 @@ def twilio_router(  # noqa: C901
         recipient = str(form.get("To", ""))
         if reason == OPTED_OUT and recipient:
             # Whatever this notification's status: Twilio now blocks the number, so the
-            # preferences must say so (sms.md §12).
+            # preferences must say so (Twilio's Advanced Opt-Out docs).
             await preferences.opt_out_sms([e164(recipient)], opted_out=True, actor="twilio")
         bound.info(
             "twilio.callback", notification_id=notification.id, status=str(status), applied=applied
