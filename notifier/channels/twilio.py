@@ -69,9 +69,9 @@ class _Outcome:
 
 
 # The one table (Twilio's error dictionary). Integer keys are Twilio error codes; string keys are
-# the HTTP status fallbacks used when the code is not listed (twilio-python reports the HTTP
-# status as the code when the error body has none). A retried POST after a 5xx or timeout may send twice: the API
-# has no idempotency key.
+# the HTTP status fallbacks used when the code is not listed (twilio-python reports the HTTP status
+# as the code when the error body has none). A retried POST after a 5xx or timeout may send twice:
+# the API has no idempotency key.
 ERRORS: dict[int | str, _Outcome] = {
     20003: _Outcome(TechnicalFailure),  # authentication failed: fix the credentials, alert
     20404: _Outcome(TechnicalFailure),  # resource not found: wrong account SID
@@ -93,10 +93,10 @@ ERRORS: dict[int | str, _Outcome] = {
     "5xx": _Outcome(TechnicalFailure, retryable=True, unknown=True),
     "4xx": _Outcome(TechnicalFailure),
 }
-# The callbacks' table (Twilio's message status values; docs/events.md, Statuses): Twilio's
-# report -> (our status, reason recorded), for status callbacks (web/twilio.py) and
-# reconciliation alike. A string key is a MessageStatus that decides on its own; an integer key is the ErrorCode that decides an
-# "undelivered" or "failed" callback. Twilio's interim statuses (including "sent":
+# The callbacks' table (Twilio's message status values; docs/events.md, Statuses): Twilio's report
+# -> (our status, reason recorded), for status callbacks (web/twilio.py) and reconciliation alike. A
+# string key is a MessageStatus that decides on its own; an integer key is the ErrorCode that
+# decides an "undelivered" or "failed" callback. Twilio's interim statuses (including "sent":
 # carrier accepted, no handset receipt yet) all stay "sending", which DESIGN's statuses reserve for
 # exactly that; "canceled" has no status of its own in DESIGN, so it is a technical failure.
 CALLBACKS: dict[str | int, tuple[Status, str | None]] = {

@@ -1,5 +1,5 @@
 """Where things go on an A4 letter for a window envelope (GOV.UK Notify's letter specification),
-in points measured from the top-left corner of the page, as the reference and pdfplumber measure them.
+in points measured from the top-left corner of the page, as pdfplumber measures them.
 """
 
 from __future__ import annotations
