@@ -8,6 +8,8 @@ without SMTPUTF8. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
+
 from email_validator import EmailNotValidError, validate_email
 
 from notifier.recipients.invalid import InvalidDetail
@@ -29,6 +31,9 @@ class InvalidEmail(InvalidDetail):
         super().__init__(INVALID_EMAIL, MESSAGE)
 
 
+# The plan checks each detail and the adapter that sends it checks it again: the second is a
+# look-up. Only valid details are kept (an exception is not cached), in this process only.
+@functools.lru_cache(maxsize=4096)
 def normalise_email(raw: str) -> str:
     """``raw`` as stored and sent (domain lower case, in A-labels), or InvalidEmail."""
     address = raw.translate(_INVISIBLE).strip()

@@ -8,6 +8,7 @@ to branch on and the reference wording for people; neither ever contains the num
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -54,6 +55,9 @@ class InvalidMobile(InvalidDetail):
         super().__init__(code, MESSAGES[code])
 
 
+# The plan checks each detail and the adapter that sends it checks it again: the second is a
+# look-up. Only valid details are kept (an exception is not cached), in this process only.
+@functools.lru_cache(maxsize=4096)
 def normalise_uk_mobile(raw: str, *, allow_fiction_range: bool = False) -> str:
     """The E.164 form (``+447700900123``) of a UK mobile number, or InvalidMobile.
 
