@@ -67,12 +67,7 @@ async def test_poller_sigkilled_mid_batch_applies_every_bounce_once(
             NOTIFIER_SMTP_PORT=str(relay.port),
             NOTIFIER_SMTP_TLS="none",
             NOTIFIER_BOUNCE_KEY=KEY,
-            NOTIFIER_BOUNCE_IMAP_HOST="127.0.0.1",
-            NOTIFIER_BOUNCE_IMAP_PORT=str(mailbox.port),
-            NOTIFIER_BOUNCE_IMAP_TLS="none",
-            NOTIFIER_BOUNCE_IMAP_USERNAME=dovecot.USER,
-            NOTIFIER_BOUNCE_IMAP_PASSWORD=dovecot.PASSWORD,
-            NOTIFIER_BOUNCE_IMAP_POLL_INTERVAL="1s",
+            **mailbox.service_env(),
             NOTIFIER_BOUNCE_IMAP_BATCH="100",
             NOTIFIER_SMS_ALLOW_FICTION_RANGE="true",
         )

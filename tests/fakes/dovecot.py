@@ -97,6 +97,18 @@ service imap-login {{
         )
         return config
 
+    def service_env(self) -> dict[str, str]:
+        """The ``NOTIFIER_BOUNCE_IMAP_*`` settings that point a service's poller at this server,
+        polling every second."""
+        return {
+            "NOTIFIER_BOUNCE_IMAP_HOST": "127.0.0.1",
+            "NOTIFIER_BOUNCE_IMAP_PORT": str(self.port),
+            "NOTIFIER_BOUNCE_IMAP_TLS": "none",
+            "NOTIFIER_BOUNCE_IMAP_USERNAME": USER,
+            "NOTIFIER_BOUNCE_IMAP_PASSWORD": PASSWORD,
+            "NOTIFIER_BOUNCE_IMAP_POLL_INTERVAL": "1s",
+        }
+
     def start(self) -> Dovecot:
         config = self._config()
         self.process = subprocess.Popen(

@@ -20,6 +20,8 @@ import httpx
 import jwt
 from aiohttp import web
 
+from tests.fakes.loopback import serve
+
 SERVICE_ID = "4b2c5f1e-7d1a-4c3b-9a7e-2f6d8e0c1a55"
 SECRET = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"
 API_KEY = f"notifier_test-{SERVICE_ID}-{SECRET}"
@@ -81,11 +83,7 @@ class FakeNotify:
         for kind in ("email", "sms", "letter"):
             app.router.add_post(f"/v2/notifications/{kind}", self._create)
         app.router.add_get("/v2/notifications", self._list)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self._runner, self.base_url = await serve(app)
         return self
 
     async def __aexit__(
