@@ -253,6 +253,7 @@ class Service:
             councils=self.councils,
             links=self.links,
             allow_fiction_range=self.settings.sms.allow_fiction_range,
+            outcomes=self.broker,
             evidence=self.evidence,
         )
 

@@ -94,12 +94,13 @@ class Lifecycle:
             await self._changed(row, status, reason)
         return row
 
-    async def intend(self, row: Notification, *, source: str) -> None:
+    async def intend(self, row: Notification, *, source: str) -> bool:
         """Record that a send to the provider begins (``sending``, no provider reference, the
         attempt's start time), durably, before the provider is called. Not counted and not
         announced: it is not an outcome; the provider's receipt that follows is, and a replay
-        that finds only the intent reconciles with the provider (docs/events.md)."""
-        await self.notifications.intend(row.id, source=source)
+        that finds only the intent reconciles with the provider (docs/events.md). False when
+        the notification was cancelled since it was read: then nothing may be sent."""
+        return await self.notifications.intend(row.id, source=source)
 
     async def note(
         self,

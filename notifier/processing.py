@@ -327,8 +327,10 @@ class Processor:
             return Retry(wait, "quiet-hours", str(channel), counts=False), None
         message = decided.drafts[channel].addressed(row.id)
         adapter = self.channels[channel]
-        if not is_idempotent(adapter):
-            await self.lifecycle.intend(row, source=str(channel))
+        if not is_idempotent(adapter) and not await self.lifecycle.intend(row, source=str(channel)):
+            # Withdrawn (or the customer erased) between the read and this claim: not sent. (The
+            # letter spool needs no claim: a print batch takes only letters still ``created``.)
+            return Ack("cancelled"), None
         started = time.perf_counter()
         try:
             receipt = await adapter.send(message)
@@ -525,8 +527,13 @@ class Processor:
         reason = f"withdrawn-by:{event.id}"[:100]  # the reason column's width
         for row in candidates:
             if row.waiting and row.id not in batched:
-                await self.lifecycle.move(row, Status.CANCELLED, source="withdrawal", reason=reason)
-            elif row.status is not Status.CANCELLED and (
+                if await self.lifecycle.move(
+                    row, Status.CANCELLED, source="withdrawal", reason=reason
+                ):
+                    continue
+                # A worker began its send since the read (the store refused the cancel).
+                row = await self.notifications.get(row.id) or row
+            if row.status is not Status.CANCELLED and (
                 row.waiting or _step(row, True) in (Step.DONE, Step.RECONCILE)
             ):
                 await self.lifecycle.announce(row, reason=TOO_LATE)

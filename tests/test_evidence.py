@@ -21,7 +21,6 @@ from notifier.evidence import Evidence, EvidenceConflict, FolderEvidence
 from notifier.messages import Message
 from notifier.model import Receipt, Status
 from notifier.processing import Ack, Delivery
-from notifier.store.notifications import NotificationStore
 from notifier.web import api
 from notifier.web.auth import KeyStore
 from tests.events import body, make_event
@@ -117,7 +116,8 @@ async def test_api_exports_the_bundle(engine: AsyncEngine, tmp_path: Path) -> No
         routers=[
             api.router(
                 preferences=rig.preferences,
-                notifications=NotificationStore(engine),
+                notifications=rig.notifications,
+                lifecycle=rig.processor.lifecycle,
                 keys=keys,
                 topics=frozenset({"council-tax"}),
                 evidence=store,

@@ -90,3 +90,31 @@ async def test_move_id_returns_the_moved_row_or_none(engine: AsyncEngine) -> Non
     assert counted("letter", Status.POSTED) == before + 1
     assert await lifecycle.move_id(row.id, Status.POSTED, source="print-report") is None
     assert await lifecycle.move_id("no-such-id", Status.POSTED, source="print-report") is None
+
+
+async def test_the_claim_and_a_cancel_exclude_each_other(engine: AsyncEngine) -> None:
+    """Whichever comes first wins: a cancelled notification cannot be claimed for a send
+    (``intend`` is False, no intent in the history), and a claimed one cannot be cancelled
+    (the cancel is kept in the history as not applied). A resend after reconciling, already
+    ``sending``, is still claimed."""
+    lifecycle = Lifecycle(NotificationStore(engine), RecordingSink(), clock=lambda: AT)
+    store = lifecycle.notifications
+    first, second = await store.create(new("sms")), await store.create(new("email"))
+    assert first is not None and second is not None
+
+    assert await lifecycle.move(first, Status.CANCELLED, source="withdrawal", reason="w")
+    assert not await lifecycle.intend(first, source="sms")
+    assert [(h.status, h.applied) for h in await store.history(first.id)] == [
+        (Status.CREATED, True),
+        (Status.CANCELLED, True),
+    ]
+
+    assert await lifecycle.intend(second, source="email")
+    assert not await lifecycle.move(second, Status.CANCELLED, source="withdrawal", reason="w")
+    assert await lifecycle.intend(second, source="email")  # the resend keeps its claim
+    after = await store.get(second.id)
+    assert after is not None and after.status is Status.SENDING
+    assert [(h.status, h.applied) for h in await store.history(second.id)][-2:] == [
+        (Status.SENDING, True),
+        (Status.CANCELLED, False),
+    ]

@@ -4,6 +4,7 @@ type its template names, or the explicit control event); one already handed over
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from notifier.events import WITHDRAW_TYPE, parse
 from notifier.messages import Message
 from notifier.model import Channel, Receipt, Status, may_move
 from notifier.processing import Ack, Delivery, Retry
+from notifier.store.notifications import Notification
 from tests.events import body, make_event
 from tests.test_processing import Rig
 
@@ -170,3 +172,64 @@ def test_only_a_waiting_notification_can_be_cancelled(current: Status, allowed: 
     """cancelled is reached only from a status that may still be waiting, and is final."""
     assert may_move(current, Status.CANCELLED) is allowed
     assert may_move(Status.CANCELLED, Status.SENT) is False
+
+
+async def test_withdrawal_between_the_read_and_the_claim_stops_the_send(
+    engine: AsyncEngine,
+) -> None:
+    """A cancellation that lands after the worker read the waiting reminder but before it
+    claimed it for the send (the intent) wins: the claim fails, nothing reaches the provider."""
+    rig = Rig(engine)
+    event = await waiting_reminder(rig)
+    cancel = cancelled()
+    claim = rig.notifications.intend
+
+    async def cancelled_first(notification_id: str, *, source: str) -> bool:
+        if notification_id in reminders:  # the cancellation runs here, between read and claim
+            assert await rig.processor.handle(Delivery(body(cancel))) == Ack("sent")
+        return await claim(notification_id, source=source)
+
+    [row] = await rig.notifications.for_event(event["source"], event["id"])
+    reminders = {row.id}
+    rig.notifications.intend = cancelled_first  # type: ignore[method-assign]
+    rig.channels[Channel.EMAIL].sent.clear()
+    verdict = await rig.processor.handle(Delivery(body(event), attempt=1))
+    assert verdict == Ack("cancelled")
+    # Only the cancellation's own email went out; nothing for the reminder.
+    assert row.id not in {m.notification_id for m in rig.sent("email")}
+    assert len(rig.sent("email")) == 1
+    [after] = await rig.notifications.for_event(event["source"], event["id"])
+    assert (after.status, after.reason) == (Status.CANCELLED, f"withdrawn-by:{cancel['id']}")
+    history = [(h.status, h.reason, h.applied) for h in await rig.notifications.history(row.id)]
+    assert history[-1] == (Status.CANCELLED, f"withdrawn-by:{cancel['id']}", True)
+    assert history.count((Status.SENDING, "intent", True)) == 1  # the first attempt's only
+
+
+async def test_withdrawal_that_read_before_the_claim_is_too_late(engine: AsyncEngine) -> None:
+    """A withdrawal that read the reminder as waiting, then lost the row to the worker's claim
+    before its cancel was recorded: the store refuses the cancel, the reminder is sent once and
+    recorded sent, and the withdrawal's outcome says too-late."""
+    rig = Rig(engine)
+    event = await waiting_reminder(rig)
+    [row] = await rig.notifications.for_event(event["source"], event["id"])
+    read = rig.notifications.for_case
+
+    async def claimed_meanwhile(
+        council: str, case_reference: str, *, limit: int | None = None, offset: int = 0
+    ) -> Sequence[Notification]:
+        rows = await read(council, case_reference, limit=limit, offset=offset)
+        assert await rig.notifications.intend(row.id, source="email")  # the worker's claim
+        return rows
+
+    rig.notifications.for_case = claimed_meanwhile  # type: ignore[method-assign]
+    rig.sink.published.clear()
+    cancel = cancelled()
+    assert await rig.processor.handle(Delivery(body(cancel))) == Ack("sent")
+    [still] = await rig.notifications.for_event(event["source"], event["id"])
+    assert still.status is Status.SENDING and still.attempt_started_at is not None
+    reminder_outcomes = [o for o in rig.outcomes() if o["data"]["notification_id"] == row.id]  # type: ignore[index]
+    assert [(o["type"], o["data"]["reason"]) for o in reminder_outcomes] == [  # type: ignore[index]
+        ("notification.sending", "too-late")
+    ]
+    history = await rig.notifications.history(row.id)
+    assert (history[-1].status, history[-1].applied) == (Status.CANCELLED, False)

@@ -14,7 +14,7 @@ from notifier.model import Channel
 from notifier.preferences.model import Preferences
 from notifier.store.batching import GroupCommit
 from notifier.store.notifications import aware, utcnow
-from notifier.store.tables import customer_audit, customers, notifications
+from notifier.store.tables import customer_audit, customers, notifications, scheduled_events
 
 # Rows per statement and per transaction in a bulk write: well under SQLite's bound-parameter
 # limit for the IN list, and small enough that a failure loses little work.
@@ -174,12 +174,25 @@ class PreferenceStore:
         return before, after
 
     async def erase(self, council: str, customer_id: str, *, actor: str) -> bool:
-        """UK GDPR erasure: remove the customer's contact details and preferences, and the
-        contact details kept with their notifications (whose history stays). True when there
-        was anything to erase."""
+        """UK GDPR erasure: remove the customer's contact details and preferences, the contact
+        details kept with their notifications (whose history stays), and the events kept in
+        the database until their ``send_after`` time (the caller cancels those notifications
+        first). True when there was anything to erase."""
         now = utcnow()
+        theirs = (
+            select(notifications.c.event_source, notifications.c.event_id)
+            .where(notifications.c.council == council)
+            .where(notifications.c.customer_id == customer_id)
+        )
         async with self.engine.begin() as conn:
             removed = await conn.execute(delete(customers).where(_key(council, customer_id)))
+            unscheduled = await conn.execute(
+                delete(scheduled_events)
+                .where(scheduled_events.c.council == council)
+                .where(
+                    tuple_(scheduled_events.c.event_source, scheduled_events.c.event_id).in_(theirs)
+                )
+            )
             blanked = await conn.execute(
                 update(notifications)
                 .where(notifications.c.council == council)
@@ -195,7 +208,7 @@ class PreferenceStore:
                     purged_at=func.coalesce(notifications.c.purged_at, now),
                 )
             )
-            erased = bool(removed.rowcount or blanked.rowcount)
+            erased = bool(removed.rowcount or blanked.rowcount or unscheduled.rowcount)
             if erased:
                 await _audit(conn, [(council, customer_id, "erase", ["all"])], actor)
         return erased

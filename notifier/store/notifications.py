@@ -229,11 +229,16 @@ class NotificationStore:
         applied: bool = await self._submit("record", op)
         return applied
 
-    async def intend(self, notification_id: str, *, source: str) -> None:
+    async def intend(self, notification_id: str, *, source: str) -> bool:
         """Record, before the provider is called, that a send begins: ``created`` -> ``sending``
         with no provider reference and ``attempt_started_at`` = now. A row in any other status
-        is left as it is (a resend after reconciling keeps the first intent's start time)."""
-        await self._submit("intend", _Note(notification_id, source, "intent", False))
+        is left as it is (a resend after reconciling keeps the first intent's start time).
+        True when the row is ``sending`` now, so the send may go ahead; False when it is not
+        (a withdrawal or an erasure cancelled it since it was read)."""
+        claimed: bool = await self._submit(
+            "intend", _Note(notification_id, source, "intent", False)
+        )
+        return claimed
 
     async def note(
         self,
@@ -337,6 +342,19 @@ class NotificationStore:
         async with self.engine.connect() as conn:
             return set((await conn.execute(query)).scalars().all())
 
+    async def waiting_for_customer(self, council: str, customer_id: str) -> list[Notification]:
+        """The customer's notifications that nothing has been handed to a provider for yet
+        (``Notification.waiting``): what an erasure cancels."""
+        query = (
+            select(*_COLUMNS)
+            .where(notifications.c.council == council)
+            .where(notifications.c.customer_id == customer_id)
+            .where(notifications.c.status.in_([str(Status.CREATED), str(Status.SENDING)]))
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [n for n in map(Notification.from_row, rows) if n.waiting]
+
     async def for_customer(
         self, council: str, customer_id: str, *, limit: int = 100
     ) -> Sequence[Notification]:
@@ -371,7 +389,7 @@ async def _apply(conn: AsyncConnection, batch: Sequence[_Op]) -> list[Any]:
     if by_kind["create"]:
         await _creates(conn, batch, by_kind["create"], results, history, now)
     if by_kind["intend"]:
-        await _intents(conn, batch, by_kind["intend"], history, now)
+        await _intents(conn, batch, by_kind["intend"], results, history, now)
     changes = sorted(by_kind["record"] + by_kind["note"])
     if changes:
         await _changes(conn, batch, changes, results, history, now)
@@ -444,13 +462,12 @@ async def _changes(
 ) -> None:
     """Records and notes, in the order they were asked for, against the rows' current status."""
     ids = sorted({batch[i].args.notification_id for i in indexes})
-    query = select(notifications.c.id, notifications.c.status, notifications.c.provider_ref).where(
-        notifications.c.id.in_(ids)
-    )
+    c = notifications.c
+    query = select(c.id, c.status, c.provider_ref, c.attempt_started_at).where(c.id.in_(ids))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     current = {
-        row.id: _Current(Status(row.status), row.provider_ref)
+        row.id: _Current(Status(row.status), row.provider_ref, row.attempt_started_at is not None)
         for row in (await conn.execute(query)).all()
     }
     for i in indexes:
@@ -462,25 +479,36 @@ async def _changes(
             results[i] = await _record(conn, op, state, history, now)
             if results[i]:
                 ref = op.provider_ref or (state.provider_ref if state else None)
-                current[op.notification_id] = _Current(op.status, ref)
+                current[op.notification_id] = _Current(
+                    op.status, ref, bool(state and state.started)
+                )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Current:
     status: Status
     provider_ref: str | None
+    started: bool  # an attempt's intent is recorded (attempt_started_at)
+
+    @property
+    def handed_over(self) -> bool:
+        """A send has begun or been received: too late to cancel (``Notification.waiting``)."""
+        return self.status is Status.SENDING and (self.provider_ref is not None or self.started)
 
 
 async def _intents(
     conn: AsyncConnection,
     batch: Sequence[_Op],
     indexes: list[int],
+    results: list[Any],
     history: list[dict[str, Any]],
     now: datetime,
 ) -> None:
     """Every intent of the batch in one UPDATE: rows with nothing at a provider (``created``, or
     ``sending`` after attempts that surely sent nothing) become ``sending`` with the attempt's
-    start time; RETURNING names them for the history."""
+    start time; RETURNING names them for the history. Each intent's result says whether its
+    row is ``sending`` now; only rows the UPDATE passed over (rare: a resend after reconciling,
+    or a row cancelled since it was read) are read again to tell."""
     sources = {batch[i].args.notification_id: batch[i].args.source for i in indexes}
     c = notifications.c
     statement = (
@@ -499,9 +527,16 @@ async def _intents(
         .values(status=str(Status.SENDING), attempt_started_at=now, updated_at=now)
         .returning(notifications.c.id)
     )
-    for notification_id in (await conn.execute(statement)).scalars().all():
+    claimed = set((await conn.execute(statement)).scalars().all())
+    for notification_id in claimed:
         source = sources[notification_id]
         history.append(_entry(notification_id, Status.SENDING, now, source, "intent", True))
+    passed_over = sorted(set(sources) - claimed)
+    if passed_over:
+        query = select(c.id).where(c.id.in_(passed_over)).where(c.status == str(Status.SENDING))
+        claimed |= set((await conn.execute(query)).scalars().all())
+    for i in indexes:
+        results[i] = batch[i].args.notification_id in claimed
 
 
 async def _note(
@@ -542,6 +577,8 @@ async def _record(
         and op.provider_ref is not None
     )
     applied = receipt or may_move(state.status, op.status)
+    if op.status is Status.CANCELLED and state.handed_over:
+        applied = False  # a send began since the canceller read the row: too late
     if applied:
         result = await conn.execute(
             update(notifications)

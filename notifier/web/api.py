@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from notifier.evidence import FolderEvidence
-from notifier.model import DEFAULT_CHANNEL_ORDER
+from notifier.lifecycle import Lifecycle
+from notifier.model import DEFAULT_CHANNEL_ORDER, Status
 from notifier.preferences.model import ACCESSIBLE_FORMATS, Preferences, replaced
 from notifier.preferences.store import PreferenceStore
 from notifier.preferences.validation import LANGUAGES, FieldError, check_customer
@@ -42,6 +43,7 @@ PATH = "/api/v1/councils/{council}/customers/{customer_id}"
 CASE_PATH = "/api/v1/councils/{council}/cases/{reference}/notifications"
 EVIDENCE_PATH = "/api/v1/councils/{council}/notifications/{notification_id}/evidence"
 _DEFAULT_ORDER = [str(c) for c in DEFAULT_CHANNEL_ORDER]
+ERASED = "customer-erased"  # the reason on notifications an erasure cancelled
 
 
 class QuietHours(BaseModel):
@@ -186,6 +188,7 @@ def router(  # noqa: C901
     *,
     preferences: PreferenceStore,
     notifications: NotificationStore,
+    lifecycle: Lifecycle,
     keys: KeyStore,
     topics: Collection[str],
     allow_fiction_range: bool = False,
@@ -255,7 +258,12 @@ def router(  # noqa: C901
     @api.delete(PATH, status_code=204, responses=errors)
     async def erase_customer(council: str, customer_id: str, key: Authorised) -> Response:
         """Erase a customer (UK GDPR): their contact details and preferences go, and so do the
-        contact details kept with their notifications; the notifications' history stays."""
+        contact details kept with their notifications; the notifications' history stays.
+        Notifications still waiting to be sent (a later send time, quiet hours, a retry) are
+        cancelled first (reason ``customer-erased``), and the events kept for them go.
+        Statutory evidence of service already kept stays (docs/operations.md)."""
+        for row in await notifications.waiting_for_customer(council, customer_id):
+            await lifecycle.move(row, Status.CANCELLED, source="erasure", reason=ERASED)
         if not await preferences.erase(council, customer_id, actor=key.actor):
             raise HTTPException(404, "Not Found")
         return Response(status_code=204)

@@ -9,7 +9,9 @@ from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.evidence import FolderEvidence
+from notifier.lifecycle import Lifecycle
 from notifier.model import Council
+from notifier.outcomes import OutcomeSink
 from notifier.preferences.store import PreferenceStore
 from notifier.store.notifications import NotificationStore
 from notifier.templates.source import Catalogue
@@ -26,15 +28,19 @@ def preference_routers(
     councils: Mapping[str, Council],
     links: Links,
     allow_fiction_range: bool,
+    outcomes: OutcomeSink,
     evidence: FolderEvidence | None = None,
 ) -> list[APIRouter]:
-    """``allow_fiction_range``: the SMS part's resolved rule for Ofcom's drama numbers."""
+    """``allow_fiction_range``: the SMS part's resolved rule for Ofcom's drama numbers;
+    ``outcomes``: where the cancellations of an erasure are announced."""
     preferences = PreferenceStore(engine)
+    notifications = NotificationStore(engine)
     topics = topics_of(catalogue)
     return [
         api.router(
             preferences=preferences,
-            notifications=NotificationStore(engine),
+            notifications=notifications,
+            lifecycle=Lifecycle(notifications, outcomes),
             keys=KeyStore(engine),
             topics=frozenset(topics),
             allow_fiction_range=allow_fiction_range,

@@ -17,6 +17,7 @@ from notifier.templates.source import Catalogue
 from notifier.web.auth import KeyStore
 from notifier.web.mount import preference_routers
 from notifier.web.tokens import Links
+from tests.fakes.channels import RecordingSink
 
 CATALOGUE = Catalogue.load()
 COUNCILS = load_councils()
@@ -29,9 +30,14 @@ def links() -> Links:
     return Links(SECRET, base_url=BASE, lifetime=timedelta(days=90))
 
 
-def build_app(engine: AsyncEngine, links: Links, settings: Settings | None = None) -> FastAPI:
+def build_app(
+    engine: AsyncEngine,
+    links: Links,
+    settings: Settings | None = None,
+    outcomes: RecordingSink | None = None,
+) -> FastAPI:
     """The service's app with the preference routers, as ``Service.http_app`` mounts them (on
-    the default settings unless given others)."""
+    the default settings unless given others; outcomes kept in ``outcomes``)."""
     settings = settings or load_settings(secret_key=SECRET, public_url=BASE)
     return create_app(
         routers=preference_routers(
@@ -40,6 +46,7 @@ def build_app(engine: AsyncEngine, links: Links, settings: Settings | None = Non
             councils=COUNCILS,
             links=links,
             allow_fiction_range=settings.sms.allow_fiction_range,
+            outcomes=outcomes or RecordingSink(),
         )
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -17,12 +18,15 @@ from notifier.model import Status
 from notifier.preferences.store import PreferenceStore
 from notifier.settings import load_settings
 from notifier.store.notifications import NewNotification, NotificationStore
-from notifier.store.tables import notifications
+from notifier.store.scheduled import ScheduledEvent, ScheduledStore
+from notifier.store.tables import notifications, scheduled_events
 from notifier.web.auth import KeyStore
 from notifier.web.tokens import Links
+from tests.fakes.channels import RecordingSink
 from tests.web.conftest import build_app, in_process
 
 URL = "/api/v1/councils/sdc/customers/SDC-000123"
+NOON = datetime(2027, 3, 1, 12, tzinfo=UTC)
 ALEX = {
     "name": "Alex Smith",
     "email": "alex@example.org",
@@ -414,3 +418,65 @@ async def test_case_history_lists_what_was_sent_about_a_case_page_by_page(
     foreign = await client.get(case.replace("sdc", "wdc"), headers=bearer(sdc_key))
     assert foreign.status_code == 404
     assert (await client.get(case, headers=bearer(wdc_key))).status_code == 404
+
+
+async def test_erase_cancels_what_still_waits_and_forgets_its_kept_event(
+    engine: AsyncEngine, links: Links, sdc_key: str
+) -> None:
+    """An erasure cancels the customer's notification still waiting for its send time (reason
+    ``customer-erased``, outcome published) and deletes the event kept for it; one already sent
+    keeps its status; another customer's kept event stays."""
+    sink = RecordingSink()
+    records, scheduled = NotificationStore(engine), ScheduledStore(engine)
+
+    async def waiting(customer_id: str, event_id: str) -> str:
+        row = await records.create(
+            NewNotification(
+                event_source="/councils/sdc/housing",
+                event_id=event_id,
+                event_type="housing.repair-appointment.reminder",
+                council="sdc",
+                channel="email",
+                customer_id=customer_id,
+                case_reference="RP-1",
+                recipient="alex@example.org",
+            )
+        )
+        assert row is not None
+        await scheduled.keep(
+            ScheduledEvent(
+                "/councils/sdc/housing", event_id, "sdc", NOON + timedelta(days=2), b"{}", None
+            )
+        )
+        return row.id
+
+    async with in_process(build_app(engine, links, outcomes=sink)) as client:
+        await client.put(URL, json=ALEX, headers=bearer(sdc_key))
+        pending = await waiting("SDC-000123", "e-later")
+        other = await waiting("SDC-000999", "e-other")
+        sent = await records.create(
+            NewNotification(
+                event_source="/councils/sdc/housing",
+                event_id="e-sent",
+                event_type="housing.repair-appointment.reminder",
+                council="sdc",
+                channel="sms",
+                customer_id="SDC-000123",
+                case_reference="RP-1",
+            )
+        )
+        assert sent is not None
+        await records.record(sent.id, Status.SENT, source="sms", provider_ref="SM1")
+        assert (await client.delete(URL, headers=bearer(sdc_key))).status_code == 204
+
+    cancelled = await records.get(pending)
+    assert cancelled is not None
+    assert (cancelled.status, cancelled.reason) == (Status.CANCELLED, "customer-erased")
+    assert (await records.get(sent.id)).status is Status.SENT  # type: ignore[union-attr]
+    assert (await records.get(other)).status is Status.CREATED  # type: ignore[union-attr]
+    [(key, outcome)] = sink.published
+    assert key == "notification.cancelled"
+    assert json.loads(outcome)["data"]["notification_id"] == pending
+    async with engine.connect() as conn:
+        kept = (await conn.execute(select(scheduled_events.c.event_id))).scalars().all()
+    assert kept == ["e-other"]
