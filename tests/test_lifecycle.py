@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.lifecycle import Lifecycle
 from notifier.model import Status
+from notifier.printhouse.spool import Spool, SpooledLetter
 from notifier.store.notifications import NewNotification, NotificationStore
 from tests.fakes.channels import RecordingSink
 from tests.metrics import counted
@@ -118,3 +121,21 @@ async def test_the_claim_and_a_cancel_exclude_each_other(engine: AsyncEngine) ->
         (Status.SENDING, True),
         (Status.CANCELLED, False),
     ]
+
+
+async def test_a_letter_claimed_into_a_print_batch_cannot_be_cancelled(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A print batch that claims a waiting letter first wins over a cancel that read it as
+    waiting: the cancel is refused (too late) and the letter stays ``created`` in its batch."""
+    lifecycle = Lifecycle(NotificationStore(engine), RecordingSink(), clock=lambda: AT)
+    row = await lifecycle.notifications.create(new("letter"))
+    assert row is not None
+    spool = Spool(engine, tmp_path)
+    await spool.add(
+        SpooledLetter(row.id, "sdc", "second", 1, hashlib.sha256(b"%PDF").hexdigest()), b"%PDF", AT
+    )
+    assert await spool.claim(AT) is not None
+    assert not await lifecycle.move(row, Status.CANCELLED, source="withdrawal", reason="w")
+    after = await lifecycle.notifications.get(row.id)
+    assert after is not None and after.status is Status.CREATED

@@ -161,6 +161,10 @@ class Spool:
             )
         )
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Lock the notifications claimed, as a cancel does before it checks for a batch
+                # (store/notifications.py): a withdrawal and a claim never both win a letter.
+                still_created = still_created.with_for_update()
             await conn.execute(
                 insert(letter_batches).values(
                     id=batch_id, name=name, state=str(BatchState.CLAIMED), letters=0, created_at=at

@@ -470,6 +470,18 @@ async def _changes(
         row.id: _Current(Status(row.status), row.provider_ref, row.attempt_started_at is not None)
         for row in (await conn.execute(query)).all()
     }
+    cancels = [
+        batch[i].args.notification_id
+        for i in indexes
+        if isinstance(batch[i].args, _Record) and batch[i].args.status is Status.CANCELLED
+    ]
+    if cancels:  # a letter a print batch has claimed is too late to cancel (printhouse/spool.py)
+        claimed = select(letter_spool.c.notification_id).where(
+            letter_spool.c.notification_id.in_(cancels), letter_spool.c.batch_id.is_not(None)
+        )
+        for notification_id in (await conn.execute(claimed)).scalars().all():
+            was = current[notification_id]
+            current[notification_id] = dataclasses.replace(was, started=True)
     for i in indexes:
         op = batch[i].args
         state = current.get(op.notification_id)
@@ -488,12 +500,13 @@ async def _changes(
 class _Current:
     status: Status
     provider_ref: str | None
-    started: bool  # an attempt's intent is recorded (attempt_started_at)
+    started: bool  # an attempt's intent is recorded (attempt_started_at), or a batch claimed it
 
     @property
     def handed_over(self) -> bool:
-        """A send has begun or been received: too late to cancel (``Notification.waiting``)."""
-        return self.status is Status.SENDING and (self.provider_ref is not None or self.started)
+        """A send has begun or been received, or a print batch has the letter: too late to
+        cancel (``Notification.waiting``)."""
+        return self.started or (self.status is Status.SENDING and self.provider_ref is not None)
 
 
 async def _intents(
