@@ -441,6 +441,8 @@ class Processor:
         if self.evidence is None or receipt.content is None:
             return
         now = self.clock()
+        council = self.councils.get(row.council)
+        years = (council.evidence_years if council else None) or self.evidence_years
         record = Evidence(
             notification_id=row.id,
             council=row.council,
@@ -454,7 +456,7 @@ class Processor:
             provider_ref=receipt.provider_ref,
             status=str(receipt.status),
             sent_at=now,
-            keep_until=_years_after(now, self.evidence_years),
+            keep_until=_years_after(now, years),
         )
         try:
             await self.evidence.keep(record, receipt.content)
