@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.evidence import FolderEvidence
+from notifier.evidence import EvidenceStore
 from notifier.model import Council
 from notifier.preferences.store import PreferenceStore
 from notifier.store.notifications import NotificationStore
@@ -26,7 +26,7 @@ def preference_routers(
     councils: Mapping[str, Council],
     links: Links,
     allow_fiction_range: bool,
-    evidence: FolderEvidence | None = None,
+    evidence: EvidenceStore | None = None,
 ) -> list[APIRouter]:
     """``allow_fiction_range``: the SMS part's resolved rule for Ofcom's drama numbers."""
     preferences = PreferenceStore(engine)
