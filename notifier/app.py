@@ -20,7 +20,7 @@ from notifier.channels.base import Channel as ChannelAdapter
 from notifier.channels.outbox import EmailOutbox, LetterOutbox, SmsOutbox
 from notifier.councils import load_councils
 from notifier.errors import ConfigurationError
-from notifier.evidence import FolderEvidence
+from notifier.evidence import EvidenceStore, open_evidence
 from notifier.http import create_app
 from notifier.jobs import notify_jobs, observe_store_periodically, release_scheduled, scheduled_jobs
 from notifier.lifecycle import Lifecycle
@@ -164,7 +164,8 @@ class Service:
         self.notifications = NotificationStore(self.engine)
         self.preferences = PreferenceStore(self.engine)
         self.scheduled = ScheduledStore(self.engine)
-        self.evidence = FolderEvidence(settings.store.evidence_dir)
+        # The evidence store, opened (an S3 bucket checked) when run() starts.
+        self.evidence: EvidenceStore | None = None
         self.return_paths = (
             ReturnPaths(settings.bounces.key.get_secret_value().encode(), self.councils)
             if settings.bounces.key is not None
@@ -294,6 +295,7 @@ class Service:
         """Run until stopped by a signal or ``stop()``, then shut down in order. ``jobs``: the
         scheduled work (retention purge, letter cut-off, print reports) and any extra worker
         processes; off in those extra processes themselves, so it runs once."""
+        self.evidence = await open_evidence(self.settings.store)
         if self.settings.store.is_sqlite:
             await migrate.upgrade(self.engine)
         server = (

@@ -27,6 +27,18 @@ def load_councils(path: Path | None = None) -> dict[str, Council]:
             councils[code] = Council(code=code, **{**table, "address": tuple(table["address"])})
         except (TypeError, KeyError) as exc:
             raise ConfigurationError(f"NOTIFIER_COUNCILS_FILE: council {code!r}: {exc}") from None
+        _check_evidence_years(code, councils[code].evidence_years)
     if not councils:
         raise ConfigurationError("NOTIFIER_COUNCILS_FILE: no councils configured")
     return councils
+
+
+def _check_evidence_years(code: str, years: object) -> None:
+    """ConfigurationError unless ``evidence_years`` is unset or a whole number from 1 to 100."""
+    if years is None:
+        return
+    if isinstance(years, bool) or not isinstance(years, int) or not 1 <= years <= 100:
+        raise ConfigurationError(
+            f"NOTIFIER_COUNCILS_FILE: council {code!r}: evidence_years must be a whole number"
+            " of years from 1 to 100"
+        )

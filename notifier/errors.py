@@ -6,11 +6,14 @@
     │     (reason: invalid-json | schema | unknown-event-type | unknown-council
     │              | missing-personalisation | template-error | invalid-send-after
     │              | send-after-too-far)
-    └── DeliveryFailure               one channel could not take one message
-          ├── PermanentFailure        this recipient can never get it on this channel: fall back
-          │     └── OptedOut          the resident told the provider to stop (SMS STOP)
-          ├── TemporaryFailure        recipient-side condition that may clear: retry, then fall back
-          └── TechnicalFailure        our side or the provider's; ``retryable``: whether to retry
+    ├── DeliveryFailure               one channel could not take one message
+    │     ├── PermanentFailure        this recipient can never get it on this channel: fall back
+    │     │     └── OptedOut          the resident told the provider to stop (SMS STOP)
+    │     ├── TemporaryFailure        recipient-side condition that may clear: retry, then fall back
+    │     └── TechnicalFailure        our side or the provider's; ``retryable``: whether to retry
+    └── EvidenceError                 the evidence store could not keep or find evidence of service
+          ├── EvidenceConflict        other bytes for a notification whose evidence is kept
+          └── EvidenceUnavailable     the store refused or could not be reached
 
 Each DeliveryFailure class carries the notification status it leaves behind (``status``).
 ``outcome_unknown``: the request may have reached the provider (a timeout or a lost connection
@@ -41,6 +44,19 @@ class InvalidEvent(NotifierError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class EvidenceError(NotifierError):
+    """The evidence store (notifier/evidence/) could not keep or find a notice's evidence."""
+
+
+class EvidenceConflict(EvidenceError):
+    """Different bytes for a notification whose evidence is already kept (never overwritten)."""
+
+
+class EvidenceUnavailable(EvidenceError):
+    """The evidence store refused a request or could not be reached; the message names the
+    operation and the store's error code, never a key or the evidence itself."""
 
 
 class DeliveryFailure(NotifierError):

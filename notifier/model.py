@@ -112,6 +112,9 @@ class Council:
     # The return path's base (``bounces@bounces.example.gov.uk``); each notification's MAIL FROM
     # is ``<local>+<token>@<domain>`` (notifier/bounces/verp.py). Empty: no bounce intake.
     bounce_address: str = ""
+    # Years this council's statutory notices' evidence is kept (1-100); None: the service's
+    # NOTIFIER_EVIDENCE_YEARS.
+    evidence_years: int | None = None
 
     @property
     def email_domain(self) -> str:

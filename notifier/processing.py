@@ -32,7 +32,7 @@ from notifier.errors import (
     PermanentFailure,
     TechnicalFailure,
 )
-from notifier.evidence import Evidence, EvidenceConflict, FolderEvidence
+from notifier.evidence import Evidence, EvidenceError, EvidenceStore
 from notifier.lifecycle import Lifecycle
 from notifier.messages import SmsMessage
 from notifier.model import Channel, Council, Receipt, Status
@@ -157,7 +157,7 @@ class Processor:
         unsubscribe_link: LinkMaker | None = None,
         allow_fiction_range: bool = False,
         scheduled: ScheduledStore | None = None,
-        evidence: FolderEvidence | None = None,
+        evidence: EvidenceStore | None = None,
         evidence_years: int = 6,
         keep_events: bool = False,
     ) -> None:
@@ -443,6 +443,8 @@ class Processor:
         if self.evidence is None or receipt.content is None:
             return
         now = self.clock()
+        council = self.councils.get(row.council)
+        years = (council.evidence_years if council else None) or self.evidence_years
         record = Evidence(
             notification_id=row.id,
             council=row.council,
@@ -456,11 +458,11 @@ class Processor:
             provider_ref=receipt.provider_ref,
             status=str(receipt.status),
             sent_at=now,
-            keep_until=_years_after(now, self.evidence_years),
+            keep_until=_years_after(now, years),
         )
         try:
             await self.evidence.keep(record, receipt.content)
-        except (OSError, EvidenceConflict) as exc:
+        except (OSError, EvidenceError) as exc:
             metrics.EVIDENCE_FAILURES.inc()
             log.error("evidence.keep_failed", error=type(exc).__name__)
 

@@ -18,6 +18,7 @@ from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -35,6 +36,8 @@ from notifier.errors import ConfigurationError
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 _CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# Amazon S3 User Guide, "General purpose bucket naming rules".
+_BUCKET = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def parse_duration(text: str) -> float:
@@ -128,13 +131,71 @@ class StoreSettings(Part):
         SecretStr("sqlite+aiosqlite:///./var/notifier.db"), validation_alias="NOTIFIER_DATABASE_URL"
     )
     retention_days: int = Field(7, ge=1, le=3650, validation_alias="NOTIFIER_RETENTION_DAYS")
-    # Evidence of service for statutory notices: where, and for how many years.
+    # Evidence of service for statutory notices: where, and for how many years (a council's
+    # evidence_years in the councils file overrides the years for that council).
     evidence_dir: Path = Field(Path("./var/evidence"), validation_alias="NOTIFIER_EVIDENCE_DIR")
     evidence_years: int = Field(6, ge=1, le=100, validation_alias="NOTIFIER_EVIDENCE_YEARS")
+    # s3://bucket/optional/prefix: an S3 bucket instead of the folder (notifier/evidence/s3.py).
+    evidence_url: str | None = Field(None, validation_alias="NOTIFIER_EVIDENCE_URL")
+    # An S3-compatible service that is not AWS (https://host:port); unset: AWS.
+    evidence_s3_endpoint: str | None = Field(None, validation_alias="NOTIFIER_EVIDENCE_S3_ENDPOINT")
+
+    @field_validator("evidence_url")
+    @classmethod
+    def _check_evidence_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme != "s3" or parts.query or parts.fragment:
+            raise ValueError("must be s3://bucket or s3://bucket/prefix")
+        if "@" in parts.netloc:
+            raise ValueError(
+                "credentials never go in the URL: boto3 reads them (AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role)"
+            )
+        if not _BUCKET.fullmatch(parts.netloc):
+            raise ValueError(
+                "not an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)"
+            )
+        prefix = parts.path.strip("/")
+        if prefix and any(step in ("", ".", "..") for step in prefix.split("/")):
+            raise ValueError("the prefix has an empty, '.' or '..' step")
+        return value.strip()
+
+    @field_validator("evidence_s3_endpoint")
+    @classmethod
+    def _check_evidence_endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an http(s):// URL such as https://s3.example.net")
+        if parts.username or parts.password:
+            raise ValueError("credentials never go in the URL: boto3 reads them")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _check_evidence_store(self) -> Self:
+        if self.evidence_s3_endpoint and not self.evidence_url:
+            raise ConfigurationError(
+                "NOTIFIER_EVIDENCE_S3_ENDPOINT is set but NOTIFIER_EVIDENCE_URL is not"
+                " (s3://bucket/prefix)"
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.get_secret_value().startswith("sqlite")
+
+    @property
+    def evidence_bucket(self) -> str:
+        """The bucket of ``NOTIFIER_EVIDENCE_URL`` (empty when evidence goes to the folder)."""
+        return urlsplit(self.evidence_url or "").netloc
+
+    @property
+    def evidence_prefix(self) -> str:
+        """The key prefix of ``NOTIFIER_EVIDENCE_URL``, without its slashes ("" for none)."""
+        return urlsplit(self.evidence_url or "").path.strip("/")
 
 
 class HttpSettings(Part):

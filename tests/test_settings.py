@@ -31,7 +31,7 @@ def test_every_setting_is_documented() -> None:
 
 def test_every_documented_variable_is_read() -> None:
     """No row in docs/configuration.md names a variable the code no longer reads."""
-    documented = re.findall(r"^\| `(NOTIFIER_[A-Z_]+)` \|", DOC, flags=re.MULTILINE)
+    documented = re.findall(r"^\| `(NOTIFIER_[A-Z0-9_]+)` \|", DOC, flags=re.MULTILINE)
     assert sorted(documented) == sorted(variables())
 
 
@@ -109,6 +109,13 @@ def test_parts_are_the_settings() -> None:
         ("NOTIFIER_LETTER_CUTOFF", "25:00"),
         ("NOTIFIER_PRINT_REPORT_POLL_INTERVAL", "soon"),
         ("NOTIFIER_PRINT_REPORT_POLL_INTERVAL", "0s"),
+        ("NOTIFIER_EVIDENCE_URL", "https://evidence.example.net/court"),
+        ("NOTIFIER_EVIDENCE_URL", "s3://Evidence_Bucket"),
+        ("NOTIFIER_EVIDENCE_URL", "s3://ab"),
+        ("NOTIFIER_EVIDENCE_URL", "s3://evidence/court/../other"),
+        ("NOTIFIER_EVIDENCE_URL", "s3://evidence?versionId=1"),
+        ("NOTIFIER_EVIDENCE_S3_ENDPOINT", "s3.example.net"),
+        ("NOTIFIER_EVIDENCE_YEARS", "0"),
     ],
 )
 def test_bad_value_fails_naming_the_variable(
@@ -171,6 +178,44 @@ def test_each_rule_fails_at_start_up_naming_the_variable(
     """A provider without what it needs is refused by the settings, naming the variable."""
     with pytest.raises(ConfigurationError, match=variable):
         load_settings(**overrides)
+
+
+def test_evidence_goes_to_the_folder_unless_a_bucket_is_named(tmp_path: Path) -> None:
+    """Unset (or empty) NOTIFIER_EVIDENCE_URL: the folder; s3://bucket/prefix: that bucket and
+    prefix, with the endpoint for a service that is not AWS."""
+    folder = load_settings(evidence_dir=tmp_path, evidence_url="").store
+    assert (folder.evidence_url, folder.evidence_dir, folder.evidence_bucket) == (
+        None,
+        tmp_path,
+        "",
+    )
+    store = load_settings(
+        evidence_url="s3://council.evidence-01/notifier/court/",
+        evidence_s3_endpoint="https://s3.example.net:9000",
+    ).store
+    assert (store.evidence_bucket, store.evidence_prefix) == (
+        "council.evidence-01",
+        "notifier/court",
+    )
+    assert store.evidence_s3_endpoint == "https://s3.example.net:9000"
+    assert load_settings(evidence_url="s3://council-evidence").store.evidence_prefix == ""
+
+
+def test_evidence_credentials_are_never_taken_from_a_url() -> None:
+    """Keys written into the bucket URL or the endpoint are refused, and not repeated back."""
+    for overrides in (
+        {"evidence_url": "s3://AKIAEXAMPLE:topsecret@council-evidence"},
+        {"evidence_url": "s3://e", "evidence_s3_endpoint": "https://AKIAEXAMPLE:topsecret@s3.x"},
+    ):
+        with pytest.raises(ConfigurationError) as refused:
+            load_settings(**overrides)
+        assert "credentials never go in the URL" in str(refused.value)
+        assert "topsecret" not in str(refused.value) and "AKIAEXAMPLE" not in str(refused.value)
+
+
+def test_an_evidence_endpoint_needs_a_bucket() -> None:
+    with pytest.raises(ConfigurationError, match="NOTIFIER_EVIDENCE_S3_ENDPOINT is set but"):
+        load_settings(evidence_s3_endpoint="https://s3.example.net")
 
 
 def test_a_provider_with_what_it_needs_is_accepted(tmp_path: Path) -> None:

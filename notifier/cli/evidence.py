@@ -15,8 +15,9 @@ from notifier.settings import Settings
 def evidence() -> None:
     """Evidence of service: the exact email, text or letter each statutory notice went out as.
 
-    Kept write-once under NOTIFIER_EVIDENCE_DIR for NOTIFIER_EVIDENCE_YEARS, outside the
-    retention purge and customer erasure (docs/operations.md, "Evidence of service").
+    Kept write-once in NOTIFIER_EVIDENCE_DIR, or the S3 bucket of NOTIFIER_EVIDENCE_URL, for
+    NOTIFIER_EVIDENCE_YEARS (or the council's evidence_years), outside the retention purge and
+    customer erasure (docs/operations.md, "Evidence of service").
     """
 
 
@@ -38,24 +39,24 @@ def evidence_export(case_reference: str, council: str, out: Path) -> None:
         click.echo(f"error: council {council!r} is not configured", err=True)
         sys.exit(2)
 
-    async def collect() -> dict[str, str]:
+    async def collect() -> tuple[int, bytes | None]:
+        from notifier.evidence import open_evidence
         from notifier.store.notifications import NotificationStore
 
+        store = await open_evidence(settings.store)
         engine = await common.migrated_engine(settings.store)
         try:
             rows = await NotificationStore(engine).for_case(council, case_reference)
         finally:
             await engine.dispose()
-        return {row.id: str(row.status) for row in rows}
+        current = {row.id: str(row.status) for row in rows}
+        return len(current), await store.bundle(council, current)
 
-    from notifier.evidence import FolderEvidence
-
-    current = common.run(collect())
-    bundle = FolderEvidence(settings.store.evidence_dir).bundle(council, current)
+    count, bundle = common.run(collect())
     if bundle is None:
         click.echo(
             f"no evidence for case {case_reference!r} at {council} "
-            f"({len(current)} notification(s), none a statutory notice that was sent)",
+            f"({count} notification(s), none a statutory notice that was sent)",
             err=True,
         )
         sys.exit(1)

@@ -9,7 +9,6 @@ at once, unknown ones with the rest (docs/preferences.md).
 
 # No ``from __future__ import annotations``: FastAPI must see the route functions' annotations,
 # which name a dependency local to ``router()``.
-import asyncio
 from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any
@@ -19,7 +18,7 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from notifier.evidence import FolderEvidence
+from notifier.evidence import EvidenceStore, EvidenceUnavailable
 from notifier.lifecycle import Lifecycle
 from notifier.model import DEFAULT_CHANNEL_ORDER, Status
 from notifier.preferences.model import ACCESSIBLE_FORMATS, Preferences, replaced
@@ -192,7 +191,7 @@ def router(  # noqa: C901
     keys: KeyStore,
     topics: Collection[str],
     allow_fiction_range: bool = False,
-    evidence: FolderEvidence | None = None,
+    evidence: EvidenceStore | None = None,
 ) -> APIRouter:
     """The customers API, bound to its stores and the catalogue's topics."""
     api = APIRouter(route_class=ProblemRoute, tags=["customers"])
@@ -317,6 +316,7 @@ def router(  # noqa: C901
         responses={
             **errors,
             200: {"content": {"application/zip": {}}, "description": "The evidence bundle"},
+            503: {"model": Detail, "description": "The evidence store cannot be read just now"},
         },
     )
     async def notification_evidence(
@@ -324,11 +324,15 @@ def router(  # noqa: C901
     ) -> Response:
         """Evidence of service of one statutory notice: a zip of the exact bytes sent, its
         manifest (hash, template version, channel, provider reference, status at sending) and
-        its status now. 404 when the notification is not this council's or left no evidence."""
+        its status now. 404 when the notification is not this council's or left no evidence;
+        503 when the evidence store cannot be read just now."""
         row = await notifications.get(notification_id)
         if row is None or row.council != council or evidence is None:
             raise HTTPException(404, "Not Found")
-        bundle = await asyncio.to_thread(evidence.bundle, council, {row.id: str(row.status)})
+        try:
+            bundle = await evidence.bundle(council, {row.id: str(row.status)})
+        except EvidenceUnavailable:
+            raise HTTPException(503, "Evidence store unavailable") from None
         if bundle is None:
             raise HTTPException(404, "Not Found")
         return Response(

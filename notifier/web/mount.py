@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.evidence import FolderEvidence
+from notifier.evidence import EvidenceStore
 from notifier.lifecycle import Lifecycle
 from notifier.model import Council
 from notifier.outcomes import OutcomeSink
@@ -29,7 +29,7 @@ def preference_routers(
     links: Links,
     allow_fiction_range: bool,
     outcomes: OutcomeSink,
-    evidence: FolderEvidence | None = None,
+    evidence: EvidenceStore | None = None,
 ) -> list[APIRouter]:
     """``allow_fiction_range``: the SMS part's resolved rule for Ofcom's drama numbers;
     ``outcomes``: where the cancellations of an erasure are announced."""

@@ -1,9 +1,10 @@
-"""Evidence of service: a statutory notice's exact bytes are kept write-once with a manifest,
-outside the retention purge and erasure; other messages leave none; the API and the CLI export
-it for a court bundle."""
+"""Evidence of service in the folder store: a statutory notice's exact bytes are kept write-once
+with a manifest, for its council's years, outside the retention purge and erasure; other messages
+leave none; the API and the CLI export it for a court bundle."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -17,22 +18,24 @@ from click.testing import CliRunner
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.cli import main
-from notifier.evidence import Evidence, EvidenceConflict, FolderEvidence
+from notifier.evidence import Evidence, EvidenceConflict, EvidenceStore, FolderEvidence
 from notifier.messages import Message
 from notifier.model import Receipt, Status
 from notifier.processing import Ack, Delivery
 from notifier.web import api
 from notifier.web.auth import KeyStore
 from tests.events import body, make_event
-from tests.test_processing import CATALOGUE, Rig
+from tests.test_processing import CATALOGUE, COUNCILS, Rig
 
 STATUTORY = "council-tax.bill.issued"
 SENT = b"From: council\r\nSubject: Your council tax bill\r\n\r\nexact bytes\r\n"
 
 
-def statutory_event(case: str = "CT-0001") -> dict[str, object]:
+def statutory_event(case: str = "CT-0001", **changes: object) -> dict[str, object]:
     sample = CATALOGUE.get("sdc", STATUTORY).sample
-    return make_event(type=STATUTORY, subject=case, personalisation=dict(sample.personalisation))
+    return make_event(
+        type=STATUTORY, subject=case, personalisation=dict(sample.personalisation), **changes
+    )
 
 
 async def exact(message: Message) -> Receipt:
@@ -46,6 +49,14 @@ def rig_with_evidence(engine: AsyncEngine, root: Path) -> tuple[Rig, FolderEvide
     return rig, store
 
 
+async def kept_for(rig: Rig, store: EvidenceStore, event: dict[str, object]) -> dict[str, object]:
+    """The manifest kept for the event's one notification."""
+    [row] = await rig.notifications.for_event(str(event["source"]), str(event["id"]))
+    found = await store.find(row.council, row.id)
+    assert found is not None
+    return found.manifest
+
+
 async def test_statutory_notice_leaves_its_exact_bytes_and_a_manifest(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -55,15 +66,37 @@ async def test_statutory_notice_leaves_its_exact_bytes_and_a_manifest(
     event = statutory_event()
     assert await rig.processor.handle(Delivery(body(event))) == Ack("sent")
     [row] = await rig.notifications.for_event(str(event["source"]), str(event["id"]))
-    found = store.find("sdc", row.id)
+    found = await store.find("sdc", row.id)
     assert found is not None
-    manifest, content = found
-    assert content.read_bytes() == SENT
+    manifest = found.manifest
+    assert found.content == SENT
     assert manifest["sha256"] == hashlib.sha256(SENT).hexdigest()
     assert (manifest["template"], manifest["template_version"]) == (STATUTORY, row.template_version)
     assert (manifest["channel"], manifest["provider_ref"]) == ("email", f"ref-{row.id}")
     assert manifest["keep_until"].startswith("2032-11-30")  # six years after NOON
-    assert oct(content.stat().st_mode & 0o777) == "0o444"
+    for name in ("content.eml", "manifest.json"):
+        path = tmp_path / "sdc" / row.id / name
+        assert oct(path.stat().st_mode & 0o777) == "0o444"
+    assert (tmp_path / "sdc" / row.id / "manifest.json").read_bytes() == found.manifest_file
+
+
+async def test_a_council_with_its_own_evidence_years_keeps_for_them(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """sdc's evidence_years = 10 in the councils file sets its keep_until ten years on; wdc,
+    without one, keeps for NOTIFIER_EVIDENCE_YEARS (the processor's six)."""
+    rig, store = rig_with_evidence(engine, tmp_path)
+    rig.processor.councils = {
+        **COUNCILS,
+        "sdc": dataclasses.replace(COUNCILS["sdc"], evidence_years=10),
+    }
+    assert COUNCILS["wdc"].evidence_years is None
+    at_sdc = statutory_event("CT-0010")
+    at_wdc = statutory_event("CT-0011", council="wdc", source="/councils/wdc/revenues")
+    for event in (at_sdc, at_wdc):
+        assert await rig.processor.handle(Delivery(body(event))) == Ack("sent")
+    assert (await kept_for(rig, store, at_sdc))["keep_until"] == "2036-11-30T12:00:00+00:00"
+    assert (await kept_for(rig, store, at_wdc))["keep_until"] == "2032-11-30T12:00:00+00:00"
 
 
 async def test_other_messages_leave_no_evidence(engine: AsyncEngine, tmp_path: Path) -> None:
@@ -83,8 +116,8 @@ async def test_evidence_outlives_the_retention_purge_and_erasure(
     [row] = await rig.notifications.for_event(str(event["source"]), str(event["id"]))
     await rig.notifications.purge_personal_data(datetime(2100, 1, 1, tzinfo=UTC))
     await rig.preferences.erase("sdc", "SDC-000123", actor="test")
-    found = store.find("sdc", row.id)
-    assert found is not None and found[1].read_bytes() == SENT
+    found = await store.find("sdc", row.id)
+    assert found is not None and found.content == SENT
 
 
 def test_keeping_again_is_a_no_op_and_different_bytes_are_refused(tmp_path: Path) -> None:
