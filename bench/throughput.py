@@ -112,6 +112,8 @@ class Latency:
     p99: float
     max: float
     missing: int
+    cpu_per_1000: float
+    cores_by_role: dict[str, float]
 
 
 @dataclass
@@ -362,14 +364,18 @@ async def throughput(
     return result, worker
 
 
-async def latency(amqp_url: str, args: argparse.Namespace, first: int, rate: float) -> Latency:
+async def latency(
+    amqp_url: str, worker: WorkerProcess, args: argparse.Namespace, first: int, rate: float
+) -> Latency:
     """Publish at ``rate`` a second and time each event from publish to acceptance; the rate
-    achieved is both the publishing rate and the sinks' first-to-last acceptance rate."""
+    achieved is both the publishing rate and the sinks' first-to-last acceptance rate. Also the
+    worker's CPU per 1,000 and the cores by role from the first publish to the last acceptance."""
     sinks: Sinks = args.sinks
     count = latency_count(rate, args)
     messages = bodies(first, count, args.sms_share)
     already = sinks.count()
     published: list[float] = [0.0] * count
+    roles_before, t_before = _cpu_by_role("worker", worker, args), time.time()
     async with Publisher(amqp_url) as publisher:
         exchange = await publisher.exchange(EVENTS)
         pending: set[asyncio.Task[None]] = set()
@@ -388,6 +394,7 @@ async def latency(amqp_url: str, args: argparse.Namespace, first: int, rate: flo
     deadline = time.monotonic() + args.timeout
     while sinks.count() < already + count and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)  # another process: polled
+    roles_after, t_after = _cpu_by_role("worker", worker, args), time.time()
     acceptances = sinks.acceptances()
     latencies, accepted, missing = [], [], 0
     for i in range(count):
@@ -408,6 +415,11 @@ async def latency(amqp_url: str, args: argparse.Namespace, first: int, rate: flo
         p99=percentile(latencies, 0.99),
         max=latencies[-1] if latencies else float("nan"),
         missing=missing,
+        cpu_per_1000=(roles_after["worker"] - roles_before["worker"]) / count * 1000,
+        cores_by_role={
+            name: (roles_after[name] - roles_before[name]) / (t_after - t_before)
+            for name in roles_before
+        },
     )
 
 
@@ -468,8 +480,7 @@ Row = tuple[str, str, str, str]
 
 
 def _cores(window: Window) -> list[Row]:
-    rest = window.cores_by_role["rest"]
-    rows: list[Row] = [
+    return [
         (
             "  window: share of the events",
             f"{window.start_share:.0%} to 95%",
@@ -482,18 +493,24 @@ def _cores(window: Window) -> list[Row]:
             "",
             "",
         ),
-        (
-            "  cores used: " + ", ".join(window.cores_by_role),
-            " / ".join(f"{v:.2f}" for v in window.cores_by_role.values()),
-            "",
-            "",
-        ),
+        *_roles(window.cores_by_role, "  "),
     ]
-    if rest > DISTURBED_CORES:
+
+
+def _roles(cores: dict[str, float], indent: str) -> list[Row]:
+    rows: list[Row] = [
+        (
+            f"{indent}cores used: " + ", ".join(cores),
+            " / ".join(f"{v:.2f}" for v in cores.values()),
+            "",
+            "",
+        )
+    ]
+    if cores["rest"] > DISTURBED_CORES:
         rows.append(
             (
-                "  DISTURBED: the rest of the machine",
-                f"{rest:.2f} cores",
+                f"{indent}DISTURBED: the rest of the machine",
+                f"{cores['rest']:.2f} cores",
                 f"<= {DISTURBED_CORES}",
                 "rerun",
             )
@@ -588,6 +605,8 @@ def _run_rows(base: float, fl: FloorRun, run: Run, args: argparse.Namespace) -> 
                 "",
                 "",
             ),
+            ("    worker CPU per 1,000 notifications", f"{lat.cpu_per_1000:.2f} s", "", ""),
+            *_roles(lat.cores_by_role, "    "),
             ("    missing", str(lat.missing), "0", _mark(lat.missing == 0)),
         ]
     return rows
@@ -655,7 +674,7 @@ async def _worker_run(
         if args.latency_seconds > 0:
             rate = args.rate or LATENCY_LOAD * run.window.rate
             print(f"latency: {rate:,.0f} events/s for {args.latency_seconds:.0f} s ...", flush=True)
-            run.latency = await latency(amqp_url, args, first + args.events, rate)
+            run.latency = await latency(amqp_url, worker, args, first + args.events, rate)
         run.rss_mb = worker.peak_rss_by_process()
     finally:
         code = worker.stop()
