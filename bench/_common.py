@@ -137,43 +137,97 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class WorkerProcess:
+class ChildProcess:
+    """A process the bench starts and measures: CPU and peak memory of it and its children."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log_path = log
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=log.parent
+        )
+        self.ps = psutil.Process(self.process.pid)
+
+    def processes(self) -> list[psutil.Process]:
+        """The process and the processes it started (the service's extra worker processes,
+        NOTIFIER_WORKER_PROCESSES)."""
+        with contextlib.suppress(psutil.Error):
+            return [self.ps, *self.ps.children(recursive=True)]
+        return [self.ps]
+
+    def cpu_seconds(self) -> float:
+        """CPU of every process together (the children's own times, while they live)."""
+        total = 0.0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += float(times.user + times.system)
+        return total
+
+    def peak_rss_by_process(self) -> list[float]:
+        """VmHWM of each process, MB: the most resident memory each one has had."""
+        peaks = []
+        for proc in self.processes():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks.append(int(line.split()[1]) / 1024)
+        return peaks
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM of the largest process: the most resident memory one process had."""
+        return max(self.peak_rss_by_process(), default=0.0)
+
+    def died(self) -> str | None:
+        """The end of its log if it has exited, else None."""
+        if self.process.poll() is None:
+            return None
+        return f"exited {self.process.returncode}:\n" + self.log_path.read_text()[-3000:]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return int(self.process.returncode)
+
+
+class WorkerProcess(ChildProcess):
     """``notifier run`` on PostgreSQL with SMTP and Twilio pointed at the sinks."""
 
     def __init__(
         self, amqp_url: str, database_url: str, sinks: Sinks, log: Path, **env: str
     ) -> None:
         self.port = free_port()
-        self.env = {
-            **os.environ,
-            "NOTIFIER_AMQP_URL": amqp_url,
-            "NOTIFIER_DATABASE_URL": database_url,
-            "NOTIFIER_HTTP_PORT": str(self.port),
-            "NOTIFIER_LOG_FORMAT": "json",
-            "NOTIFIER_SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
-            "NOTIFIER_EMAIL_PROVIDER": "smtp",
-            "NOTIFIER_SMTP_HOST": "127.0.0.1",
-            "NOTIFIER_SMTP_PORT": str(sinks.smtp_port),
-            "NOTIFIER_SMTP_TLS": "none",
-            "NOTIFIER_SMS_PROVIDER": "twilio",
-            "NOTIFIER_TWILIO_BASE_URL": sinks.twilio_url,
-            "NOTIFIER_TWILIO_ACCOUNT_SID": TWILIO_SID,
-            "NOTIFIER_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-            "NOTIFIER_SMS_ALLOW_FICTION_RANGE": "true",
-            # The fake has no rate limit; Twilio's is per sender and bought, not ours to measure.
-            "NOTIFIER_TWILIO_SEGMENTS_PER_SECOND": "100000",
-            **env,
-        }
-        self.log_path = log
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(
+        super().__init__(
             [sys.executable, "-m", "notifier", "run"],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=log.parent,
+            {
+                **os.environ,
+                "NOTIFIER_AMQP_URL": amqp_url,
+                "NOTIFIER_DATABASE_URL": database_url,
+                "NOTIFIER_HTTP_PORT": str(self.port),
+                "NOTIFIER_LOG_FORMAT": "json",
+                "NOTIFIER_SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
+                "NOTIFIER_EMAIL_PROVIDER": "smtp",
+                "NOTIFIER_SMTP_HOST": "127.0.0.1",
+                "NOTIFIER_SMTP_PORT": str(sinks.smtp_port),
+                "NOTIFIER_SMTP_TLS": "none",
+                "NOTIFIER_SMS_PROVIDER": "twilio",
+                "NOTIFIER_TWILIO_BASE_URL": sinks.twilio_url,
+                "NOTIFIER_TWILIO_ACCOUNT_SID": TWILIO_SID,
+                "NOTIFIER_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+                "NOTIFIER_SMS_ALLOW_FICTION_RANGE": "true",
+                # The fake has no rate limit; Twilio's is per sender and bought, not ours.
+                "NOTIFIER_TWILIO_SEGMENTS_PER_SECOND": "100000",
+                **env,
+            },
+            log,
         )
-        self.ps = psutil.Process(self.process.pid)
 
     async def wait_ready(self, within: float = 60) -> None:
         import httpx
@@ -190,41 +244,26 @@ class WorkerProcess:
                 await asyncio.sleep(0.1)
         raise RuntimeError("worker not ready in time")
 
-    def processes(self) -> list[psutil.Process]:
-        """The service process and its extra worker processes (NOTIFIER_WORKER_PROCESSES)."""
-        with contextlib.suppress(psutil.Error):
-            return [self.ps, *self.ps.children(recursive=True)]
-        return [self.ps]
 
-    def cpu_seconds(self) -> float:
-        """CPU of every worker process together (the children's own times, while they live)."""
-        total = 0.0
-        for proc in self.processes():
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += float(times.user + times.system)
-        return total
+class FloorProcess(ChildProcess):
+    """``bench/floor.py`` draining ``queue`` to the same sinks and database as the worker."""
 
-    def peak_rss_mb(self) -> float:
-        """VmHWM of the largest worker process: the most resident memory one process had."""
-        peaks = [0.0]
-        for proc in self.processes():
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peaks.append(int(line.split()[1]) / 1024)
-        return max(peaks)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-        return int(self.process.returncode)
+    def __init__(
+        self,
+        amqp_url: str,
+        database_url: str,
+        sinks: Sinks,
+        log: Path,
+        *,
+        queue: str,
+        prefetch: int,
+        smtp_pool: int,
+    ) -> None:
+        command = [sys.executable, str(ROOT / "bench" / "floor.py"), "--amqp-url", amqp_url]
+        command += ["--queue", queue, "--database-url", database_url]
+        command += ["--smtp-port", str(sinks.smtp_port), "--twilio-url", sinks.twilio_url]
+        command += ["--prefetch", str(prefetch), "--smtp-pool", str(smtp_pool)]
+        super().__init__(command, dict(os.environ), log)
 
 
 def event(seq: int, *, sms: bool, customer: str | None = None) -> dict[str, Any]:
