@@ -235,3 +235,26 @@ def test_hpa_component_replaces_keda_with_cpu_scaling() -> None:
     kubernetes_validate.validate(hpa, VERSION, strict=True)
     assert hpa["spec"]["scaleTargetRef"]["name"] == "notifier-worker"
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_the_folders_the_worker_writes_are_volumes_and_the_web_reads_the_evidence(
+    rendered: list[Object],
+) -> None:
+    """With a read-only root filesystem, each folder setting the worker writes to (spool,
+    outbox, evidence) must lie on a mounted volume, or every write there fails; the web pods
+    serve the evidence endpoint from the same evidence volume, read-only."""
+    [config] = by_kind(rendered, "ConfigMap").values()
+    deployments = by_kind(rendered, "Deployment")
+
+    def mounts(name: str) -> dict[str, dict[str, Any]]:
+        [container] = deployments[name]["spec"]["template"]["spec"]["containers"]
+        return {m["mountPath"]: m for m in container["volumeMounts"]}
+
+    worker = mounts("notifier-worker")
+    for setting in ("NOTIFIER_SPOOL_DIR", "NOTIFIER_OUTBOX_DIR", "NOTIFIER_EVIDENCE_DIR"):
+        folder = Path(config["data"][setting])
+        assert any(folder.is_relative_to(path) for path in worker), setting
+    evidence = config["data"]["NOTIFIER_EVIDENCE_DIR"]
+    web = mounts("notifier-web")
+    assert web[evidence]["readOnly"] is True
+    assert web[evidence]["name"] == worker[evidence]["name"] == "evidence"
