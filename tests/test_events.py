@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from notifier import events
 from notifier.errors import InvalidEvent
@@ -83,3 +88,159 @@ def test_unsupported_content_type_is_rejected() -> None:
     with pytest.raises(InvalidEvent) as caught:
         events.parse(body(make_event()), "application/xml")
     assert caught.value.reason == "content-type"
+
+
+# Where the compiled schema and jsonschema could part: pattern ends, lengths at their limits,
+# numbers JSON allows but JSON Schema's data model lacks, lone surrogates, other types.
+EDGE_STRINGS = [
+    "planning.application.received\n",
+    "sdc\n",
+    "sdc",
+    "Sdc",
+    "s\u0130c",
+    "notifier.notifications.withdraw",
+    "first",
+    "second\n",
+    "1.0",
+    "1.0\n",
+    "",
+    "\ud800",
+    "sd\udfffc",
+    "a\u2028b",
+    "2026-11-29T10:15:00Z",
+    "2026-13-45T99:99:99Z",
+    "x" * 200,
+    "x" * 201,
+    "\U0001f600" * 100,
+    "\U0001f600" * 101,
+]
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.sampled_from(EDGE_STRINGS)
+    | st.text(max_size=12)
+    | st.text(alphabet="ab-.", min_size=195, max_size=205)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=5,
+)
+PATHS = [
+    ("specversion",),
+    ("id",),
+    ("source",),
+    ("type",),
+    ("time",),
+    ("subject",),
+    ("datacontenttype",),
+    ("data",),
+    ("data", "council"),
+    ("data", "recipient"),
+    ("data", "recipient", "customer_id"),
+    ("data", "recipient", "email"),
+    ("data", "recipient", "mobile"),
+    ("data", "recipient", "address"),
+    ("data", "recipient", "name"),
+    ("data", "personalisation"),
+    ("data", "personalisation", "decision_due"),
+    ("data", "urgent"),
+    ("data", "postage"),
+    ("data", "withdraw"),
+    ("data", "withdraw", "event_types"),
+    ("data", "send_after"),
+]
+DELETE = object()
+
+
+def _mutated(changes: list[tuple[tuple[str, ...], Any]], withdraw: bool) -> bytes:
+    document: Any = make_event(type=events.WITHDRAW_TYPE) if withdraw else make_event()
+    if withdraw:
+        document["data"].pop("recipient")
+        document["data"]["withdraw"] = {"event_types": ["planning.application.received"]}
+    for path, value in changes:
+        target = document
+        for key in path[:-1]:
+            target = target.get(key) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            if value is DELETE:
+                target.pop(path[-1], None)
+            else:
+                target[path[-1]] = value
+    return json.dumps(document).encode()
+
+
+mutated_bodies = st.builds(
+    _mutated,
+    st.lists(st.tuples(st.sampled_from(PATHS), st.just(DELETE) | json_values), max_size=3),
+    st.booleans(),
+)
+
+
+def _outcome(call: Callable[[], events.CaseEvent]) -> str:
+    try:
+        return repr(call())  # repr: a NaN personalisation value equals itself
+    except InvalidEvent as exc:
+        return f"InvalidEvent({exc.reason!r}, {exc.detail!r})"
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_bodies)
+def test_compiled_schema_gives_exactly_what_jsonschema_gives(raw: bytes) -> None:
+    """For any body, parse (the compiled schema first) gives the event or the reason and path
+    that jsonschema alone gives; and the compiled schema passes nothing jsonschema refuses."""
+    document = json.loads(raw)
+    assert _outcome(lambda: events.parse(raw, "application/json")) == _outcome(
+        lambda: events.from_document(json.loads(raw))
+    )
+    if events._conforms(document):
+        assert events._validator().is_valid(document)
+
+
+@pytest.fixture
+def date_time_refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """jsonschema with a date-time check that refuses every value; the compiled schema made
+    again from it, and the real ones put back afterwards."""
+    checker = jsonschema.FormatChecker()
+    checker.checks("date-time")(lambda _value: False)
+    strict = jsonschema.Draft202012Validator(events.schema(), format_checker=checker)
+    monkeypatch.setattr(events, "_validator", lambda: strict)
+    events._compiled.cache_clear()
+    yield
+    events._compiled.cache_clear()
+
+
+@pytest.mark.usefixtures("date_time_refused")
+def test_compiled_schema_checks_formats_with_jsonschemas_checkers() -> None:
+    """A format jsonschema checks (here date-time, given a checker) the compiled schema checks
+    the same way, so a checker installed later cannot make them disagree."""
+    with pytest.raises(InvalidEvent) as caught:
+        events.parse(body(make_event()), "application/json")
+    assert caught.value.detail == "time: fails 'format'"
+    assert not events._conforms(make_event())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"personalisation": {"amount": float("nan")}},
+        {"personalisation": {"amount": float("inf")}},
+        {"type": "planning.application.received\n"},
+        {"council": "sdc\n"},
+        {"council": "sd\ud800"},
+    ],
+    ids=["nan", "infinity", "type-newline", "council-newline", "lone-surrogate"],
+)
+def test_where_the_compiled_schema_is_stricter_jsonschema_decides(
+    change: dict[str, object],
+) -> None:
+    """Values the compiled schema refuses but jsonschema accepts (JSON's NaN and infinities, a
+    line break before a pattern's ``$``) are accepted, as before; one it cannot take (a lone
+    surrogate where a pattern applies) gets jsonschema's reason and path."""
+    raw = body(make_event(**change))
+    assert not events._conforms(json.loads(raw))
+    assert _outcome(lambda: events.parse(raw, "application/json")) == _outcome(
+        lambda: events.from_document(json.loads(raw))
+    )
