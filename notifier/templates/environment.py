@@ -7,7 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from jinja2 import PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -68,6 +69,37 @@ def escape_markdown(value: Any) -> Any:
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 
+def markdown_literal(value: Any) -> str:
+    """The text ``escape_markdown(value)`` reads as once its Markdown is parsed: every escaped
+    punctuation character is itself again (CommonMark 0.31.2, 2.4 "Backslash escapes"), and a
+    NUL is U+FFFD (2.3 "Insecure characters")."""
+    if value is None:
+        return ""
+    return " ".join(str(value).split()).replace("\0", "\ufffd")
+
+
+# Private-use characters (The Unicode Standard, 23.5): no Markdown rule, filter or wording gives
+# them a meaning. In a body whose Markdown is parsed once (blocks.Shapes), the n-th value is
+# written as the n-th of them (the last one stands for every value past it).
+FIRST_MARK, LAST_MARK = 0xE000, 0xF8FF
+MARK_RANGE = f"{chr(FIRST_MARK)}-{chr(LAST_MARK)}"  # for a regular expression's [...]
+MARKS = re.compile(f"[{MARK_RANGE}]")
+# Where a marked render collects the values: not a name a template can spell.
+COLLECTED = "collected values"
+
+
+@pass_context
+def _mark(context: Context, value: Any) -> str:
+    """Each value collected as the text it reads as, its mark written in its place; a value that
+    reads as nothing writes nothing, exactly as ``escape_markdown`` does."""
+    text = markdown_literal(value)
+    if not text:
+        return ""
+    collected = context[COLLECTED]
+    collected.append(text)
+    return chr(min(FIRST_MARK + len(collected) - 1, LAST_MARK))
+
+
 def _plain(value: Any) -> Any:
     return "" if value is None else value
 
@@ -96,6 +128,8 @@ def _environment(finalize: Any) -> ImmutableSandboxedEnvironment:
 # Bodies are Markdown, so values are escaped as they go in; subjects and texts are plain.
 markdown_env = _environment(escape_markdown)
 plain_env = _environment(_plain)
+# Bodies again, each value collected and a mark written in its place (render.render_blocks).
+marked_env = _environment(_mark)
 _URL = re.compile(r"https://[^\s<>\"]*[^\s<>\".,;:!?)]")
 _LINK_STYLE = "color:#1d70b8;text-decoration:underline;"
 

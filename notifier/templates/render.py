@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from jinja2 import Template as JinjaTemplate
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
@@ -13,7 +14,7 @@ from notifier.errors import InvalidEvent
 from notifier.messages import Block, Heading
 from notifier.model import Council
 from notifier.templates.blocks import parse_blocks, plain_text
-from notifier.templates.environment import autoescape_env
+from notifier.templates.environment import COLLECTED, autoescape_env
 from notifier.templates.source import Template
 
 
@@ -45,9 +46,9 @@ def context(
     return {**personalisation, "council": council, "reference": reference or "", "name": name}
 
 
-def _render(index: int, template: Template, values: Mapping[str, Any]) -> str:
+def _render(compiled: JinjaTemplate, template: Template, values: Mapping[str, Any]) -> str:
     try:
-        return template.compiled[index].render(values).strip()
+        return compiled.render(values).strip()
     except UndefinedError as exc:
         # Jinja's message names the variable ("'street' is undefined"), never its value.
         raise InvalidEvent("missing-personalisation", str(exc.message)) from None
@@ -58,15 +59,25 @@ def _render(index: int, template: Template, values: Mapping[str, Any]) -> str:
 
 
 def render_subject(template: Template, values: Mapping[str, Any]) -> str:
-    return " ".join(_render(0, template, values).split())
+    return " ".join(_render(template.compiled[0], template, values).split())
 
 
 def render_sms_text(template: Template, values: Mapping[str, Any]) -> str:
-    return _render(1, template, values)
+    return _render(template.compiled[1], template, values)
 
 
 def render_blocks(template: Template, values: Mapping[str, Any]) -> tuple[Block, ...]:
-    return parse_blocks(_render(2, template, values))
+    """The body's blocks: its shape's blocks, parsed once, filled with the values; or, for a
+    body or shape that cannot be parsed once (``Template.marked``, ``blocks.Shapes``), the
+    rendered body parsed."""
+    marked = template.marked
+    if marked is not None:
+        collected: list[str] = []
+        shape = _render(marked, template, {**values, COLLECTED: collected})
+        blocks = template.shapes.fill(shape, collected)
+        if blocks is not None:
+            return blocks
+    return parse_blocks(_render(template.compiled[2], template, values))
 
 
 def render_email(

@@ -21,13 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Template as JinjaTemplate
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 
 from notifier.errors import ConfigurationError, InvalidEvent
-from notifier.templates.environment import markdown_env, plain_env
+from notifier.templates.blocks import Shapes
+from notifier.templates.environment import MARKS, markdown_env, marked_env, plain_env
 
 POSTAGE_CLASSES = ("first", "second", "economy")
 FRONT_MATTER = "+++"
+# The statements of a body whose Markdown can be parsed once: each writes literal text or
+# values (finalized one by one), and none captures what is written to change it (macros, call,
+# filter and set blocks do).
+_WRITES_ONLY = (nodes.Output, nodes.If, nodes.For, nodes.Assign, nodes.With)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +76,26 @@ class Template:
             )
         except TemplateSyntaxError as exc:
             raise InvalidEvent("template-error", f"{self.event_type}: {exc.message}") from None
+
+    @cached_property
+    def marked(self) -> JinjaTemplate | None:
+        """The body compiled to write a mark for each value and collect the values, when its
+        Markdown can be parsed once (``blocks.Shapes``); None when it must be parsed each time:
+        a statement of the body captures output, or its text has a mark of its own."""
+        _ = self.compiled  # a syntax error anywhere is the InvalidEvent it has always been
+        body = marked_env.parse(self.body)
+        writes_only = all(
+            isinstance(node, _WRITES_ONLY) and not (isinstance(node, nodes.For) and node.recursive)
+            for node in body.find_all(nodes.Stmt)
+        )
+        if not writes_only or MARKS.search(self.body):
+            return None
+        return marked_env.from_string(body)
+
+    @cached_property
+    def shapes(self) -> Shapes:
+        """The body's Markdown, parsed once for each shape it takes."""
+        return Shapes()
 
 
 def parse_template(text: str, *, event_type: str, council: str | None = None) -> Template:
