@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from notifier import logs
 
@@ -99,3 +101,50 @@ def test_library_info_is_below_the_threshold() -> None:
     stream = configured("json")
     logging.getLogger("aio_pika").info("connected to %s", EMAIL)
     assert stream.getvalue() == ""
+
+
+# Strings made of what the patterns look at: digits (ASCII and others), the phone separators,
+# "@", dots, word characters, NUL and other characters.
+texts = st.text(alphabet="0123456789٣ ()-+@.a_Z\x00é/", max_size=40) | st.sampled_from(
+    [EMAIL, MOBILE, "+44 7700 900123", "2026-12-01", "2026-12-01T13:23:58.123456Z", "id-12"]
+)
+fields = st.dictionaries(
+    st.sampled_from(["event", "to", "detail", "error", "id", "name", "level", "n", "x"]),
+    texts | st.integers() | st.none(),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(fields)
+def test_one_search_of_a_line_masks_what_each_string_masked(event: dict[str, object]) -> None:
+    """The processor masks exactly what masking every string, and dropping every forbidden
+    field, masks (the single search of the joined strings only skips lines with nothing)."""
+    expected = {
+        key: "[redacted]"
+        if key in logs._FORBIDDEN
+        else logs.redact(value)
+        if isinstance(value, str)
+        else value
+        for key, value in event.items()
+    }
+    found = logs._redact_processor(None, "info", dict(event))
+    assert found == expected and list(found) == list(expected)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_canonical_line_is_one_json_line_with_personal_data_masked() -> None:
+    """A notification.processed line with its bound context: one JSON line, the address and
+    number in a detail masked, the identifiers and the rest as they were."""
+    stream = configured("json")
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(event_id="E-1", event_type="a.b", council="sdc")
+    try:
+        structlog.get_logger("notifier.worker").info(
+            "notification.processed", outcome="dead", detail=f"{EMAIL} {MOBILE}", duration_ms=1.5
+        )
+    finally:
+        structlog.contextvars.clear_contextvars()
+    [line] = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["detail"] == "[email] [phone]"
+    assert (record["event_id"], record["council"], record["duration_ms"]) == ("E-1", "sdc", 1.5)
