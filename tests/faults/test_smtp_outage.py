@@ -26,9 +26,25 @@ async def retry_notes(world: World) -> dict[str, list[float]]:
     return notes
 
 
+async def flagged_duplicates(world: World) -> int:
+    """Notifications the service resent after a send of unknown outcome (history note
+    ``possible-duplicate``: the relay may have had the first copy; both carry one Message-ID)."""
+    conn = await asyncpg.connect(world.database_url.replace("+asyncpg", ""))
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(DISTINCT notification_id) FROM status_history"
+            " WHERE reason = 'possible-duplicate'"
+        )
+    finally:
+        await conn.close()
+    return count
+
+
 async def test_smtp_down_then_back_is_retried_with_backoff_and_delivered(world: World) -> None:
     """With the relay refusing connections, emails go round the 1s then 2s delay queues; once it
-    is back every one is delivered, none dead-lettered, none sent twice."""
+    is back every one is delivered, none dead-lettered. None is sent twice, except where the
+    outage cut a connection after the relay took the message but before its reply reached us:
+    SMTP cannot tell (RFC 1047), so that resend is flagged a possible duplicate."""
     service = world.service()
     service.start()
     await service.wait_ready()
@@ -45,7 +61,9 @@ async def test_smtp_down_then_back_is_retried_with_backoff_and_delivered(world: 
     tally = await world.settled(ids, timeout=120)
     world.report("SMTP relay down, then back", tally)
     assert tally.lost == []
-    assert tally.notified == 300 and tally.dead == 0 and tally.duplicated == 0
+    flagged = await flagged_duplicates(world)
+    print(f"  resends flagged possible-duplicate: {flagged}")
+    assert tally.notified == 300 and tally.dead == 0 and tally.duplicated <= flagged
     notes = await retry_notes(world)
     gaps = [(t[1] - t[0], t[2] - t[1]) for t in notes.values() if len(t) >= 3]
     assert gaps, "no email was retried three times"
