@@ -3,8 +3,9 @@
 Writes from the worker's many concurrent events are group-committed (``batching.py``):
 ``create``, ``record``, ``intend``, ``note`` and ``for_event`` queue an operation and wait; one
 flush at a time runs everything queued so far in one transaction (one pooled connection, a
-handful of statements) and only then answers each caller, so a caller still learns of its
-record only once it is durable.
+handful of statements whatever the number of operations: each kind of operation is one
+statement, or one executemany of one statement) and only then answers each caller, so a caller
+still learns of its record only once it is durable.
 """
 
 from __future__ import annotations
@@ -15,7 +16,23 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, and_, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Insert,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -129,6 +146,8 @@ _COLUMNS = [notifications.c[f.name] for f in dataclasses.fields(Notification)]
 
 # Operations one flush takes at most (bounded by the database's bind-parameter limit).
 MAX_BATCH = 500
+# The kinds of operation decided in Python against the rows as read (``_changes``).
+_DECIDED = frozenset({"record", "note"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -259,6 +278,12 @@ class NotificationStore:
 
     async def _run(self, batch: Sequence[_Op]) -> list[Any]:
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite" and any(op.kind in _DECIDED for op in batch):
+                # Python's sqlite3 begins a transaction only at the first write, so the rows
+                # ``_changes`` reads could change before it writes them; take the database's
+                # write lock first (https://www.sqlite.org/lang_transaction.html), as FOR UPDATE
+                # holds the rows on PostgreSQL.
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
             return await _apply(conn, batch)
 
     async def history(self, notification_id: str) -> list[HistoryEntry]:
@@ -460,7 +485,12 @@ async def _changes(
     history: list[dict[str, Any]],
     now: datetime,
 ) -> None:
-    """Records and notes, in the order they were asked for, against the rows' current status."""
+    """Records and notes, in the order they were asked for, against the rows' current status.
+
+    The rows are read once and held until the flush commits (``FOR UPDATE`` on PostgreSQL; on
+    SQLite the flush holds the database's write lock from its start, ``NotificationStore._run``),
+    so each change is decided here from ``current`` and every one that writes goes into one
+    executemany of ``_CHANGE``, whatever the batch holds."""
     ids = sorted({batch[i].args.notification_id for i in indexes})
     c = notifications.c
     query = select(c.id, c.status, c.provider_ref, c.attempt_started_at).where(c.id.in_(ids))
@@ -482,18 +512,19 @@ async def _changes(
         for notification_id in (await conn.execute(claimed)).scalars().all():
             was = current[notification_id]
             current[notification_id] = dataclasses.replace(was, started=True)
+    writes: list[dict[str, Any]] = []
     for i in indexes:
         op = batch[i].args
         state = current.get(op.notification_id)
         if isinstance(op, _Note):
-            results[i] = await _note(conn, op, state, history, now)
+            results[i] = _note(op, state, history, writes, now)
         else:
-            results[i] = await _record(conn, op, state, history, now)
-            if results[i]:
-                ref = op.provider_ref or (state.provider_ref if state else None)
-                current[op.notification_id] = _Current(
-                    op.status, ref, bool(state and state.started)
-                )
+            results[i] = _record(op, state, history, writes, now)
+            if results[i] and state is not None:
+                ref = op.provider_ref or state.provider_ref
+                current[op.notification_id] = _Current(op.status, ref, state.started)
+    if writes:
+        await conn.execute(_CHANGE, writes)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -552,31 +583,35 @@ async def _intents(
         results[i] = batch[i].args.notification_id in claimed
 
 
-async def _note(
-    conn: AsyncConnection,
+def _note(
     op: _Note,
     state: _Current | None,
     history: list[dict[str, Any]],
+    writes: list[dict[str, Any]],
     now: datetime,
 ) -> NoResultFound | None:
     if state is None:
         return NoResultFound(f"no notification {op.notification_id}")
     if op.attempt:
-        values: dict[str, Any] = {"attempts": notifications.c.attempts + 1, "updated_at": now}
-        if op.sent_nothing:
-            values["attempt_started_at"] = None
-        await conn.execute(
-            update(notifications).where(notifications.c.id == op.notification_id).values(values)
+        writes.append(
+            _write(
+                op.notification_id,
+                state.status,
+                state.status,
+                now,
+                attempts=1,
+                clear_started=op.sent_nothing,
+            )
         )
     history.append(_entry(op.notification_id, state.status, now, op.source, op.reason, False))
     return None
 
 
-async def _record(
-    conn: AsyncConnection,
+def _record(
     op: _Record,
     state: _Current | None,
     history: list[dict[str, Any]],
+    writes: list[dict[str, Any]],
     now: datetime,
 ) -> bool:
     if state is None:
@@ -593,30 +628,73 @@ async def _record(
     if op.status is Status.CANCELLED and state.handed_over:
         applied = False  # a send began since the canceller read the row: too late
     if applied:
-        result = await conn.execute(
-            update(notifications)
-            .where(notifications.c.id == op.notification_id)
-            .where(notifications.c.status == str(state.status))
-            .values(_status_changes(op, now))
+        writes.append(
+            _write(
+                op.notification_id,
+                state.status,
+                op.status,
+                now,
+                attempts=int(op.attempt),
+                reason=op.reason,
+                provider_ref=op.provider_ref,
+                fragments=op.fragments,
+                pages=op.pages,
+            )
         )
-        applied = result.rowcount == 1
     history.append(_entry(op.notification_id, op.status, now, op.source, op.reason, applied))
     return applied
 
 
-def _status_changes(op: _Record, now: datetime) -> dict[str, Any]:
-    changes: dict[str, Any] = {"status": str(op.status), "updated_at": now}
-    if op.reason is not None:
-        changes["reason"] = op.reason
-    if op.provider_ref is not None:
-        changes["provider_ref"] = op.provider_ref
-    if op.fragments is not None:
-        changes["fragments"] = op.fragments
-    if op.pages is not None:
-        changes["pages"] = op.pages
-    if op.attempt:
-        changes["attempts"] = notifications.c.attempts + 1
-    return changes
+_c = notifications.c
+# The one statement every record and note of a flush is written with (an executemany, so one
+# round trip and one prepared statement for any mix of them). A change names the status it was
+# decided from (``b_from``: the row is locked, so it still holds); a value bound as None leaves
+# its column as it was.
+_CHANGE = (
+    update(notifications)
+    .where(_c.id == bindparam("b_id"), _c.status == bindparam("b_from"))
+    .values(
+        status=bindparam("b_status"),
+        reason=func.coalesce(bindparam("b_reason", type_=String), _c.reason),
+        provider_ref=func.coalesce(bindparam("b_provider_ref", type_=String), _c.provider_ref),
+        fragments=func.coalesce(bindparam("b_fragments", type_=Integer), _c.fragments),
+        pages=func.coalesce(bindparam("b_pages", type_=Integer), _c.pages),
+        attempts=_c.attempts + bindparam("b_attempts", type_=Integer),
+        attempt_started_at=case(
+            (bindparam("b_clear_started", type_=Boolean), null()), else_=_c.attempt_started_at
+        ),
+        updated_at=bindparam("b_at", type_=DateTime(timezone=True)),
+    )
+)
+
+
+def _write(
+    notification_id: str,
+    was: Status,
+    status: Status,
+    now: datetime,
+    *,
+    attempts: int,
+    reason: str | None = None,
+    provider_ref: str | None = None,
+    fragments: int | None = None,
+    pages: int | None = None,
+    clear_started: bool = False,
+) -> dict[str, Any]:
+    """``_CHANGE``'s parameters for one change from ``was`` to ``status`` (the same status for a
+    receipt or an attempt counted); None leaves a column as it is."""
+    return {
+        "b_id": notification_id,
+        "b_from": str(was),
+        "b_status": str(status),
+        "b_reason": reason,
+        "b_provider_ref": provider_ref,
+        "b_fragments": fragments,
+        "b_pages": pages,
+        "b_attempts": attempts,
+        "b_clear_started": clear_started,
+        "b_at": now,
+    }
 
 
 def _entry(
