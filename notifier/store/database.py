@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import ColumnElement, String, any_, event, func, literal, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from notifier.errors import ConfigurationError
 
@@ -55,3 +57,37 @@ async def ping(engine: AsyncEngine) -> bool:
     except Exception:
         return False
     return True
+
+
+def among(
+    conn: AsyncConnection, column: ColumnElement[str], values: Iterable[str]
+) -> ColumnElement[bool]:
+    """``column IN values``, as the same statement text for any number of values on PostgreSQL
+    (``= ANY($1::VARCHAR[])``), so that asyncpg prepares it once per connection instead of once
+    for each length of list it meets (https://www.postgresql.org/docs/current/functions-comparisons.html).
+    SQLite keeps the IN list: its statements are prepared in the process, with no round trip."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(String)))
+    return column.in_(list(values))
+
+
+def pairs_among(
+    conn: AsyncConnection,
+    first: ColumnElement[str],
+    second: ColumnElement[str],
+    pairs: Iterable[tuple[str, str]],
+) -> ColumnElement[bool]:
+    """``(first, second) IN pairs``, likewise one statement text on PostgreSQL: the pairs are
+    two arrays zipped by ``unnest`` (https://www.postgresql.org/docs/current/functions-array.html)."""
+    pairs = list(pairs)
+    if conn.dialect.name != "postgresql":
+        return tuple_(first, second).in_(pairs)
+    zipped = (
+        func.unnest(
+            literal([a for a, _ in pairs], ARRAY(String)),
+            literal([b for _, b in pairs], ARRAY(String)),
+        )
+        .table_valued("first", "second")
+        .render_derived()
+    )
+    return tuple_(first, second).in_(select(zipped.c.first, zipped.c.second))

@@ -30,7 +30,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.model import FINAL_STATUSES, Status, may_move
 from notifier.store.batching import GroupCommit
+from notifier.store.database import among, pairs_among
 from notifier.store.tables import letter_spool, notifications, status_history
 
 
@@ -428,7 +428,7 @@ async def _reads(
 ) -> None:
     keys = {batch[i].args for i in indexes}
     query = select(*_COLUMNS).where(
-        tuple_(notifications.c.event_source, notifications.c.event_id).in_(sorted(keys))
+        pairs_among(conn, notifications.c.event_source, notifications.c.event_id, sorted(keys))
     )
     found: dict[tuple[str, str], list[Notification]] = {key: [] for key in keys}
     for row in (await conn.execute(query)).all():
@@ -493,7 +493,9 @@ async def _changes(
     executemany of ``_CHANGE``, whatever the batch holds."""
     ids = sorted({batch[i].args.notification_id for i in indexes})
     c = notifications.c
-    query = select(c.id, c.status, c.provider_ref, c.attempt_started_at).where(c.id.in_(ids))
+    query = select(c.id, c.status, c.provider_ref, c.attempt_started_at).where(
+        among(conn, c.id, ids)
+    )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     current = {
@@ -506,8 +508,9 @@ async def _changes(
         if isinstance(batch[i].args, _Record) and batch[i].args.status is Status.CANCELLED
     ]
     if cancels:  # a letter a print batch has claimed is too late to cancel (printhouse/spool.py)
-        claimed = select(letter_spool.c.notification_id).where(
-            letter_spool.c.notification_id.in_(cancels), letter_spool.c.batch_id.is_not(None)
+        spooled = letter_spool.c
+        claimed = select(spooled.notification_id).where(
+            among(conn, spooled.notification_id, cancels), spooled.batch_id.is_not(None)
         )
         for notification_id in (await conn.execute(claimed)).scalars().all():
             was = current[notification_id]
@@ -557,7 +560,7 @@ async def _intents(
     c = notifications.c
     statement = (
         update(notifications)
-        .where(c.id.in_(sorted(sources)))
+        .where(among(conn, c.id, sorted(sources)))
         .where(
             or_(
                 c.status == str(Status.CREATED),
@@ -577,7 +580,8 @@ async def _intents(
         history.append(_entry(notification_id, Status.SENDING, now, source, "intent", True))
     passed_over = sorted(set(sources) - claimed)
     if passed_over:
-        query = select(c.id).where(c.id.in_(passed_over)).where(c.status == str(Status.SENDING))
+        query = select(c.id).where(among(conn, c.id, passed_over))
+        query = query.where(c.status == str(Status.SENDING))
         claimed |= set((await conn.execute(query)).scalars().all())
     for i in indexes:
         results[i] = batch[i].args.notification_id in claimed
