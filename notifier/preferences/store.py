@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from notifier.model import Channel
 from notifier.preferences.model import Preferences
 from notifier.store.batching import GroupCommit
+from notifier.store.database import pairs_among, without_transaction
 from notifier.store.notifications import aware, utcnow
 from notifier.store.tables import customer_audit, customers, notifications, scheduled_events
 
@@ -94,6 +95,7 @@ class PreferenceStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._reader = without_transaction(engine)
         # The worker reads a customer per event: concurrent reads share one query.
         self._reads: GroupCommit[tuple[str, str], Preferences | None] = GroupCommit(
             self._read_batch, max_batch=BATCH
@@ -104,10 +106,10 @@ class PreferenceStore:
         return await self._reads.submit((council, customer_id))
 
     async def _read_batch(self, keys: Sequence[tuple[str, str]]) -> list[Preferences | None]:
-        query = select(customers).where(
-            tuple_(customers.c.council, customers.c.customer_id).in_(sorted(set(keys)))
-        )
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
+            query = select(customers).where(
+                pairs_among(conn, customers.c.council, customers.c.customer_id, sorted(set(keys)))
+            )
             rows = (await conn.execute(query)).all()
         found = {(row.council, row.customer_id): _to_preferences(row) for row in rows}
         return [found.get(key) for key in keys]

@@ -40,6 +40,17 @@ def create_engine(url: str) -> AsyncEngine:
     raise ConfigurationError("NOTIFIER_DATABASE_URL: only sqlite and postgresql are supported")
 
 
+def without_transaction(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for reads that are one SELECT each: on PostgreSQL its connections run in
+    autocommit, so such a read is one round trip instead of three (SQLAlchemy begins a
+    transaction for every connection, and its pool rolls it back on return). One statement sees
+    one snapshot on its own (https://www.postgresql.org/docs/current/transaction-iso.html).
+    SQLite's driver begins no transaction for a SELECT anyway, so its engine is returned as is."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

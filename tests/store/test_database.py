@@ -1,16 +1,16 @@
 """The SQL the two databases differ in: ``among`` and ``pairs_among`` (the same rows as an IN
 list on both, and on PostgreSQL one statement text whatever the number of values, so asyncpg
-prepares it once)."""
+prepares it once) and ``without_transaction`` (reads that are a transaction each)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.store.database import among, pairs_among
+from notifier.store.database import among, pairs_among, without_transaction
 from notifier.store.tables import notifications
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -70,3 +70,18 @@ async def test_pairs_among_matches_both_columns_together(engine: AsyncEngine) ->
         assert set((await conn.execute(query)).scalars().all()) == {"n1", "n5"}
         query = select(c.id).where(pairs_among(conn, c.event_source, c.event_id, []))
         assert (await conn.execute(query)).scalars().all() == []
+
+
+async def test_reads_without_a_transaction_are_each_their_own(engine: AsyncEngine) -> None:
+    """On PostgreSQL each statement of ``without_transaction``'s connections is a transaction of
+    its own (no BEGIN and ROLLBACK around it), where a plain connection holds one across them;
+    SQLite's engine is returned as it is."""
+    reader = without_transaction(engine)
+    if engine.dialect.name != "postgresql":
+        assert reader is engine
+        return
+    current = text("SELECT txid_current()")
+    async with reader.connect() as conn:
+        assert (await conn.execute(current)).scalar() != (await conn.execute(current)).scalar()
+    async with engine.connect() as conn:
+        assert (await conn.execute(current)).scalar() == (await conn.execute(current)).scalar()
