@@ -142,6 +142,7 @@ class HistoryEntry:
 
 
 _COLUMNS = [notifications.c[f.name] for f in dataclasses.fields(Notification)]
+_NEW_FIELDS = [f.name for f in dataclasses.fields(NewNotification)]
 
 
 # Operations one flush takes at most (bounded by the database's bind-parameter limit).
@@ -456,7 +457,7 @@ async def _creates(
     for i in indexes:
         new: NewNotification = batch[i].args
         rows.append(
-            dataclasses.asdict(new)
+            {name: getattr(new, name) for name in _NEW_FIELDS}  # asdict would deep-copy each
             | {
                 "id": str(uuid.uuid4()),
                 "status": str(new.status),
