@@ -43,6 +43,7 @@ class RecordedRequest:
     path: str
     form: dict[str, str]
     headers: dict[str, str]
+    peer: Any = None  # the client's (address, port): which TCP connection it came on
 
     @property
     def basic_auth(self) -> tuple[str, str] | None:
@@ -167,7 +168,13 @@ class FakeTwilio:
 
     async def _create(self, request: web.Request) -> web.Response:
         form = {key: str(value) for key, value in (await request.post()).items()}
-        recorded = RecordedRequest(request.method, request.path, form, dict(request.headers))
+        recorded = RecordedRequest(
+            request.method,
+            request.path,
+            form,
+            dict(request.headers),
+            request.transport.get_extra_info("peername") if request.transport else None,
+        )
         self.requests.append(recorded)
         if self._hang:
             self._hang -= 1
