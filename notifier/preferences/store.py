@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.model import Channel
 from notifier.preferences.model import Preferences
 from notifier.store.batching import GroupCommit
-from notifier.store.database import pairs_among, without_transaction
+from notifier.store.database import pairs_among, pairs_bound, without_transaction
 from notifier.store.notifications import aware, utcnow
 from notifier.store.tables import customer_audit, customers, notifications, scheduled_events
 
@@ -86,6 +87,15 @@ def _key(council: str, customer_id: str) -> Any:
     return and_(customers.c.council == council, customers.c.customer_id == customer_id)
 
 
+@functools.cache
+def _by_keys(postgresql: bool) -> Select[Any]:
+    """The customers bound as ``b_keys`` (``pairs_bound``), built once for each dialect."""
+    c = customers.c
+    return select(customers).where(
+        pairs_among(c.council, c.customer_id, "b_keys", postgresql=postgresql)
+    )
+
+
 def _changed(existing: Any, values: dict[str, Any]) -> list[str]:
     return sorted(k for k, v in values.items() if getattr(existing, k) != v)
 
@@ -107,10 +117,9 @@ class PreferenceStore:
 
     async def _read_batch(self, keys: Sequence[tuple[str, str]]) -> list[Preferences | None]:
         async with self._reader.connect() as conn:
-            query = select(customers).where(
-                pairs_among(conn, customers.c.council, customers.c.customer_id, sorted(set(keys)))
-            )
-            rows = (await conn.execute(query)).all()
+            postgresql = conn.dialect.name == "postgresql"
+            bound = pairs_bound("b_keys", sorted(set(keys)), postgresql=postgresql)
+            rows = (await conn.execute(_by_keys(postgresql), bound)).all()
         found = {(row.council, row.customer_id): _to_preferences(row) for row in rows}
         return [found.get(key) for key in keys]
 

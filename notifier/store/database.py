@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, any_, event, func, literal, select, text, tuple_
+from sqlalchemy import ColumnElement, String, any_, bindparam, event, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from notifier.errors import ConfigurationError
 
@@ -70,35 +70,42 @@ async def ping(engine: AsyncEngine) -> bool:
     return True
 
 
-def among(
-    conn: AsyncConnection, column: ColumnElement[str], values: Iterable[str]
-) -> ColumnElement[bool]:
-    """``column IN values``, as the same statement text for any number of values on PostgreSQL
-    (``= ANY($1::VARCHAR[])``), so that asyncpg prepares it once per connection instead of once
-    for each length of list it meets (https://www.postgresql.org/docs/current/functions-comparisons.html).
-    SQLite keeps the IN list: its statements are prepared in the process, with no round trip."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(String)))
-    return column.in_(list(values))
+def among(column: ColumnElement[str], name: str, *, postgresql: bool) -> ColumnElement[bool]:
+    """``column`` is one of the values bound as ``name`` when the statement runs (a list).
+
+    On PostgreSQL ``= ANY($1::VARCHAR[])``: one statement text for any number of values, so
+    asyncpg prepares it once per connection instead of once for each length of list it meets
+    (https://www.postgresql.org/docs/current/functions-comparisons.html). SQLite keeps an
+    expanding IN: its statements are prepared in the process, with no round trip. Build the
+    statement once and bind the values at each execution: building it for each batch costs more
+    than the Parse it saves."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def pairs_among(
-    conn: AsyncConnection,
-    first: ColumnElement[str],
-    second: ColumnElement[str],
-    pairs: Iterable[tuple[str, str]],
+    first: ColumnElement[str], second: ColumnElement[str], name: str, *, postgresql: bool
 ) -> ColumnElement[bool]:
-    """``(first, second) IN pairs``, likewise one statement text on PostgreSQL: the pairs are
-    two arrays zipped by ``unnest`` (https://www.postgresql.org/docs/current/functions-array.html)."""
-    pairs = list(pairs)
-    if conn.dialect.name != "postgresql":
-        return tuple_(first, second).in_(pairs)
+    """``(first, second)`` is one of the pairs bound with ``pairs_bound(name, ...)``; likewise
+    one statement text on PostgreSQL, where the pairs are two arrays zipped by ``unnest``
+    (https://www.postgresql.org/docs/current/functions-array.html)."""
+    if not postgresql:
+        return tuple_(first, second).in_(bindparam(name, expanding=True))
     zipped = (
         func.unnest(
-            literal([a for a, _ in pairs], ARRAY(String)),
-            literal([b for _, b in pairs], ARRAY(String)),
+            bindparam(f"{name}_first", type_=ARRAY(String)),
+            bindparam(f"{name}_second", type_=ARRAY(String)),
         )
         .table_valued("first", "second")
         .render_derived()
     )
     return tuple_(first, second).in_(select(zipped.c.first, zipped.c.second))
+
+
+def pairs_bound(name: str, pairs: Iterable[tuple[str, str]], *, postgresql: bool) -> dict[str, Any]:
+    """The parameters of a ``pairs_among(..., name, ...)``."""
+    pairs = list(pairs)
+    if not postgresql:
+        return {name: pairs}
+    return {f"{name}_first": [a for a, _ in pairs], f"{name}_second": [b for _, b in pairs]}

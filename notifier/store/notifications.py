@@ -11,6 +11,7 @@ still learns of its record only once it is durable.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,7 +22,9 @@ from sqlalchemy import (
     DateTime,
     Insert,
     Integer,
+    Select,
     String,
+    Update,
     and_,
     bindparam,
     case,
@@ -32,13 +35,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.model import FINAL_STATUSES, Status, may_move
 from notifier.store.batching import GroupCommit
-from notifier.store.database import among, pairs_among
+from notifier.store.database import among, pairs_among, pairs_bound
 from notifier.store.tables import letter_spool, notifications, status_history
 
 
@@ -420,7 +424,7 @@ async def _apply(conn: AsyncConnection, batch: Sequence[_Op]) -> list[Any]:
     if changes:
         await _changes(conn, batch, changes, results, history, now)
     if history:
-        await conn.execute(insert(status_history), history)
+        await conn.execute(_HISTORY, history)
     return results
 
 
@@ -428,21 +432,37 @@ async def _reads(
     conn: AsyncConnection, batch: Sequence[_Op], indexes: list[int], results: list[Any]
 ) -> None:
     keys = {batch[i].args for i in indexes}
-    query = select(*_COLUMNS).where(
-        pairs_among(conn, notifications.c.event_source, notifications.c.event_id, sorted(keys))
-    )
+    postgresql = _is_postgresql(conn)
     found: dict[tuple[str, str], list[Notification]] = {key: [] for key in keys}
-    for row in (await conn.execute(query)).all():
+    bound = pairs_bound("b_keys", sorted(keys), postgresql=postgresql)
+    for row in (await conn.execute(_by_events(postgresql), bound)).all():
         found[(row.event_source, row.event_id)].append(Notification.from_row(row))
     for i in indexes:
         results[i] = list(found[batch[i].args])
 
 
-def _insert_ignoring_duplicates(conn: AsyncConnection) -> Insert:
-    """INSERT that skips rows the unique constraint already holds (PostgreSQL and SQLite)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(notifications).on_conflict_do_nothing()
-    return sqlite.insert(notifications).on_conflict_do_nothing()
+def _is_postgresql(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+# The flush's statements are built once for each dialect (functools.cache) and given their
+# values at each execution: building one costs more than running it for a small batch.
+
+
+@functools.cache
+def _by_events(postgresql: bool) -> Select[Any]:
+    """The notifications of the events bound as ``b_keys`` (``pairs_bound``)."""
+    c = notifications.c
+    return select(*_COLUMNS).where(
+        pairs_among(c.event_source, c.event_id, "b_keys", postgresql=postgresql)
+    )
+
+
+@functools.cache
+def _insert(postgresql: bool) -> Insert:
+    """INSERT that skips rows the unique constraint already holds; RETURNING names the rest."""
+    dialect_insert = postgresql_insert if postgresql else sqlite_insert
+    return dialect_insert(notifications).on_conflict_do_nothing().returning(notifications.c.id)
 
 
 async def _creates(
@@ -468,8 +488,7 @@ async def _creates(
             }
         )
     # executemany (one cached statement, sent as multi-row INSERTs); RETURNING names the winners.
-    statement = _insert_ignoring_duplicates(conn).returning(notifications.c.id)
-    inserted = set((await conn.execute(statement, rows)).scalars().all())
+    inserted = set((await conn.execute(_insert(_is_postgresql(conn)), rows)).scalars().all())
     for i, values in zip(indexes, rows, strict=True):
         if values["id"] not in inserted:
             continue  # lost to an existing row (or to a copy earlier in this batch)
@@ -493,15 +512,10 @@ async def _changes(
     so each change is decided here from ``current`` and every one that writes goes into one
     executemany of ``_CHANGE``, whatever the batch holds."""
     ids = sorted({batch[i].args.notification_id for i in indexes})
-    c = notifications.c
-    query = select(c.id, c.status, c.provider_ref, c.attempt_started_at).where(
-        among(conn, c.id, ids)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+    postgresql = _is_postgresql(conn)
     current = {
         row.id: _Current(Status(row.status), row.provider_ref, row.attempt_started_at is not None)
-        for row in (await conn.execute(query)).all()
+        for row in (await conn.execute(_current(postgresql), {"b_ids": ids})).all()
     }
     cancels = [
         batch[i].args.notification_id
@@ -509,11 +523,8 @@ async def _changes(
         if isinstance(batch[i].args, _Record) and batch[i].args.status is Status.CANCELLED
     ]
     if cancels:  # a letter a print batch has claimed is too late to cancel (printhouse/spool.py)
-        spooled = letter_spool.c
-        claimed = select(spooled.notification_id).where(
-            among(conn, spooled.notification_id, cancels), spooled.batch_id.is_not(None)
-        )
-        for notification_id in (await conn.execute(claimed)).scalars().all():
+        claimed = await conn.execute(_in_print_batch(postgresql), {"b_ids": cancels})
+        for notification_id in claimed.scalars().all():
             was = current[notification_id]
             current[notification_id] = dataclasses.replace(was, started=True)
     writes: list[dict[str, Any]] = []
@@ -529,6 +540,26 @@ async def _changes(
                 current[op.notification_id] = _Current(op.status, ref, state.started)
     if writes:
         await conn.execute(_CHANGE, writes)
+
+
+@functools.cache
+def _current(postgresql: bool) -> Select[Any]:
+    """The rows ``_changes`` decides from (``b_ids``), locked on PostgreSQL."""
+    c = notifications.c
+    query = select(c.id, c.status, c.provider_ref, c.attempt_started_at).where(
+        among(c.id, "b_ids", postgresql=postgresql)
+    )
+    return query.with_for_update() if postgresql else query
+
+
+@functools.cache
+def _in_print_batch(postgresql: bool) -> Select[Any]:
+    """Which of the letters bound as ``b_ids`` a print batch has claimed."""
+    spooled = letter_spool.c
+    return select(spooled.notification_id).where(
+        among(spooled.notification_id, "b_ids", postgresql=postgresql),
+        spooled.batch_id.is_not(None),
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -558,10 +589,28 @@ async def _intents(
     row is ``sending`` now; only rows the UPDATE passed over (rare: a resend after reconciling,
     or a row cancelled since it was read) are read again to tell."""
     sources = {batch[i].args.notification_id: batch[i].args.source for i in indexes}
+    postgresql = _is_postgresql(conn)
+    bound = {"b_ids": sorted(sources), "b_at": now}
+    claimed = set((await conn.execute(_intent(postgresql), bound)).scalars().all())
+    for notification_id in claimed:
+        source = sources[notification_id]
+        history.append(_entry(notification_id, Status.SENDING, now, source, "intent", True))
+    passed_over = sorted(set(sources) - claimed)
+    if passed_over:
+        sending = await conn.execute(_sending(postgresql), {"b_ids": passed_over})
+        claimed |= set(sending.scalars().all())
+    for i in indexes:
+        results[i] = batch[i].args.notification_id in claimed
+
+
+@functools.cache
+def _intent(postgresql: bool) -> Update:
+    """The intents' UPDATE of the rows bound as ``b_ids``, at ``b_at``."""
     c = notifications.c
-    statement = (
+    at = bindparam("b_at", type_=DateTime(timezone=True))
+    return (
         update(notifications)
-        .where(among(conn, c.id, sorted(sources)))
+        .where(among(c.id, "b_ids", postgresql=postgresql))
         .where(
             or_(
                 c.status == str(Status.CREATED),
@@ -572,20 +621,18 @@ async def _intents(
                 ),
             )
         )
-        .values(status=str(Status.SENDING), attempt_started_at=now, updated_at=now)
-        .returning(notifications.c.id)
+        .values(status=str(Status.SENDING), attempt_started_at=at, updated_at=at)
+        .returning(c.id)
     )
-    claimed = set((await conn.execute(statement)).scalars().all())
-    for notification_id in claimed:
-        source = sources[notification_id]
-        history.append(_entry(notification_id, Status.SENDING, now, source, "intent", True))
-    passed_over = sorted(set(sources) - claimed)
-    if passed_over:
-        query = select(c.id).where(among(conn, c.id, passed_over))
-        query = query.where(c.status == str(Status.SENDING))
-        claimed |= set((await conn.execute(query)).scalars().all())
-    for i in indexes:
-        results[i] = batch[i].args.notification_id in claimed
+
+
+@functools.cache
+def _sending(postgresql: bool) -> Select[Any]:
+    """Which of the rows bound as ``b_ids`` are ``sending``."""
+    c = notifications.c
+    return select(c.id).where(
+        among(c.id, "b_ids", postgresql=postgresql), c.status == str(Status.SENDING)
+    )
 
 
 def _note(
@@ -649,6 +696,8 @@ def _record(
     history.append(_entry(op.notification_id, op.status, now, op.source, op.reason, applied))
     return applied
 
+
+_HISTORY = insert(status_history)
 
 _c = notifications.c
 # The one statement every record and note of a flush is written with (an executemany, so one

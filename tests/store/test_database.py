@@ -10,11 +10,15 @@ from typing import Any
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.store.database import among, pairs_among, without_transaction
+from notifier.store.database import among, pairs_among, pairs_bound, without_transaction
 from notifier.store.tables import notifications
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 c = notifications.c
+
+
+def postgresql(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
 
 
 async def stored(engine: AsyncEngine, count: int) -> None:
@@ -42,9 +46,10 @@ async def stored(engine: AsyncEngine, count: int) -> None:
 async def test_among_finds_the_rows_of_any_number_of_values_with_one_statement(
     engine: AsyncEngine,
 ) -> None:
-    """The rows whose id is listed, none for an empty list; on PostgreSQL every length is sent
+    """The rows whose id is bound, none for an empty list; on PostgreSQL every length is sent
     as the same statement."""
     await stored(engine, 60)
+    query = select(c.id).where(among(c.id, "ids", postgresql=postgresql(engine)))
     sent: list[str] = []
 
     def seen(*args: Any) -> None:
@@ -53,23 +58,34 @@ async def test_among_finds_the_rows_of_any_number_of_values_with_one_statement(
     event.listen(engine.sync_engine, "before_cursor_execute", seen)
     async with engine.connect() as conn:
         for wanted in ([], ["n1"], ["n2", "n3", "missing"], [f"n{k}" for k in range(0, 60, 2)]):
-            query = select(c.id).where(among(conn, c.id, wanted))
-            found = set((await conn.execute(query)).scalars().all())
+            found = set((await conn.execute(query, {"ids": wanted})).scalars().all())
             assert found == set(wanted) - {"missing"}
     event.remove(engine.sync_engine, "before_cursor_execute", seen)
-    if engine.dialect.name == "postgresql":
+    if postgresql(engine):
         assert len(set(sent)) == 1 and "ANY" in sent[0]
 
 
 async def test_pairs_among_matches_both_columns_together(engine: AsyncEngine) -> None:
-    """A row matches only when both of its values are one listed pair (not each in some pair)."""
+    """A row matches only when both of its values are one bound pair (not each in some pair);
+    on PostgreSQL one statement for any number of pairs."""
     await stored(engine, 9)
+    pg = postgresql(engine)
+    query = select(c.id).where(pairs_among(c.event_source, c.event_id, "keys", postgresql=pg))
+    sent: list[str] = []
+
+    def seen(*args: Any) -> None:
+        sent.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
     async with engine.connect() as conn:
         pairs = [("/councils/sdc/1", "e1"), ("/councils/sdc/2", "e5"), ("/councils/sdc/0", "e1")]
-        query = select(c.id).where(pairs_among(conn, c.event_source, c.event_id, pairs))
-        assert set((await conn.execute(query)).scalars().all()) == {"n1", "n5"}
-        query = select(c.id).where(pairs_among(conn, c.event_source, c.event_id, []))
-        assert (await conn.execute(query)).scalars().all() == []
+        found = await conn.execute(query, pairs_bound("keys", pairs, postgresql=pg))
+        assert set(found.scalars().all()) == {"n1", "n5"}
+        found = await conn.execute(query, pairs_bound("keys", [], postgresql=pg))
+        assert found.scalars().all() == []
+    event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    if pg:
+        assert len(set(sent)) == 1 and "unnest" in sent[0]
 
 
 async def test_reads_without_a_transaction_are_each_their_own(engine: AsyncEngine) -> None:
