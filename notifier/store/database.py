@@ -1,4 +1,5 @@
-"""The async engine: SQLite (embedded default) or PostgreSQL (production)."""
+"""The async engine: SQLite (embedded default) or PostgreSQL (production), and the few pieces
+of SQL the two write differently (lists of values bound once, reads without a transaction)."""
 
 from __future__ import annotations
 
