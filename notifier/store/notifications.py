@@ -533,6 +533,8 @@ async def _changes(
         state = current.get(op.notification_id)
         if isinstance(op, _Note):
             results[i] = _note(op, state, history, writes, now)
+            if state is not None and op.attempt and op.sent_nothing:  # its intent is void now
+                current[op.notification_id] = dataclasses.replace(state, started=False)
         else:
             results[i] = _record(op, state, history, writes, now)
             if results[i] and state is not None:

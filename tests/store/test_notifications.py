@@ -239,3 +239,23 @@ async def test_two_stores_never_both_apply_one_change(
                 )
     finally:
         await other_engine.dispose()
+
+
+async def test_a_cancel_after_a_void_intent_in_the_same_flush_applies(engine: AsyncEngine) -> None:
+    """A failed attempt that sent nothing voids its intent; a withdrawal queued behind it in the
+    same flush finds the notification waiting again and cancels it. Without the void, the
+    cancel is refused: a send has begun."""
+    store = NotificationStore(engine)
+    voided, begun = await created(store, 2)
+    await asyncio.gather(*(store.intend(row.id, source="sms") for row in (voided, begun)))
+    results = await asyncio.gather(
+        store.note(voided.id, source="sms", reason="retry:x", attempt=True, sent_nothing=True),
+        store.record(voided.id, Status.CANCELLED, source="withdrawal", reason="w"),
+        store.note(begun.id, source="sms", reason="retry:x", attempt=True),
+        store.record(begun.id, Status.CANCELLED, source="withdrawal", reason="w"),
+    )
+    assert list(results) == [None, True, None, False]
+    statuses = {
+        r.id: r.status for r in [await store.get(voided.id), await store.get(begun.id)] if r
+    }
+    assert statuses == {voided.id: Status.CANCELLED, begun.id: Status.SENDING}
