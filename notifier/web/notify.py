@@ -21,8 +21,7 @@ from pydantic import SecretStr
 from notifier.channels.notify import INBOUND_CALLBACK_PATH, STATUS_CALLBACK_PATH, STATUSES
 from notifier.lifecycle import Lifecycle
 from notifier.preferences.store import PreferenceStore
-from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
-from notifier.web.replies import keyword_opt_out
+from notifier.web.replies import apply_reply
 
 log = structlog.get_logger("notifier.web.notify")
 
@@ -54,16 +53,6 @@ async def apply_report(
         return None  # another service's, another council's, or an earlier provider's attempt
     status, reason = mapped
     return await lifecycle.move(row, status, source=source, reason=reason)
-
-
-def inbound_number(source_number: str) -> str:
-    """Notify's ``source_number`` (447700900123) in the E.164 form the store keeps."""
-    for candidate in (source_number, "+" + source_number.lstrip("+")):
-        try:
-            return normalise_uk_mobile(candidate, allow_fiction_range=True)
-        except InvalidMobile:
-            continue
-    return source_number.strip()
 
 
 # A route factory: C901 counts its short nested handlers into it.
@@ -106,17 +95,13 @@ def notify_router(
         body = await body_of(request, council)
         if body is None:
             return Response(status_code=403)
-        opted_out = keyword_opt_out(str(body.get("message", "")))
-        sender = str(body.get("source_number", ""))
-        if opted_out is not None and sender:
-            customers = await preferences.opt_out_sms(
-                [inbound_number(sender)], opted_out=opted_out, actor=INBOUND_ACTOR
-            )
-            log.info(
-                "notify.inbound", action="opt-out" if opted_out else "opt-in", customers=customers
-            )
-        else:
-            log.info("notify.inbound", action="ignored")
+        action, customers = await apply_reply(
+            preferences,
+            str(body.get("message", "")),
+            str(body.get("source_number", "")),
+            actor=INBOUND_ACTOR,
+        )
+        log.info("notify.inbound", action=action, customers=customers)
         return Response(status_code=204)
 
     return router

@@ -5,6 +5,9 @@ and opt-in keywords, plus REVOKE and OPTOUT from its Advanced Opt-Out
 
 from __future__ import annotations
 
+from notifier.preferences.store import PreferenceStore
+from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
+
 OPT_OUT_KEYWORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
@@ -20,3 +23,28 @@ def keyword_opt_out(body: str) -> bool | None:
     if word in OPT_IN_KEYWORDS:
         return False
     return None
+
+
+def reply_number(number: str) -> str:
+    """A reply's sender in the E.164 form the store keeps: Twilio sends ``+447700900123``,
+    Notify ``447700900123``; a number that is not a UK mobile is kept as given."""
+    for candidate in (number, "+" + number.lstrip("+")):
+        try:
+            return normalise_uk_mobile(candidate, allow_fiction_range=True)
+        except InvalidMobile:
+            continue
+    return number.strip()
+
+
+async def apply_reply(
+    preferences: PreferenceStore, body: str, sender: str, *, actor: str
+) -> tuple[str, int]:
+    """Opt ``sender``'s customers out of texts (or back in) for a keyword reply: the action
+    (``opt-out``, ``opt-in`` or ``ignored``) and how many customers it changed."""
+    opted_out = keyword_opt_out(body)
+    if opted_out is None or not sender:
+        return "ignored", 0
+    customers = await preferences.opt_out_sms(
+        [reply_number(sender)], opted_out=opted_out, actor=actor
+    )
+    return ("opt-out" if opted_out else "opt-in"), customers

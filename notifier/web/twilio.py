@@ -27,9 +27,14 @@ from notifier.channels.twilio import (
 )
 from notifier.lifecycle import Lifecycle
 from notifier.preferences.store import PreferenceStore
-from notifier.recipients.mobile import InvalidMobile, normalise_uk_mobile
 from notifier.store.notifications import Notification
-from notifier.web.replies import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_opt_out
+from notifier.web.replies import (
+    OPT_IN_KEYWORDS,
+    OPT_OUT_KEYWORDS,
+    apply_reply,
+    keyword_opt_out,
+    reply_number,
+)
 
 log = structlog.get_logger("notifier.web.twilio")
 
@@ -55,14 +60,6 @@ def received(result: str) -> None:
     unchanged, ignored, unknown-reference, forged, inbound-opt-out, inbound-opt-in,
     inbound-ignored)."""
     metrics.WEBHOOK_RECEIPTS.labels(provider="twilio", result=result).inc()
-
-
-def e164(number: str) -> str:
-    """Twilio sends E.164 already; UK numbers are normalised anyway so they match the store."""
-    try:
-        return normalise_uk_mobile(number, allow_fiction_range=True)
-    except InvalidMobile:
-        return number.strip()
 
 
 # A route factory: C901 counts its short nested handlers into it.
@@ -139,7 +136,7 @@ def twilio_router(  # noqa: C901
         if reason == OPTED_OUT and recipient:
             # Whatever this notification's status: Twilio now blocks the number, so the
             # preferences must say so (Twilio's Advanced Opt-Out docs).
-            await preferences.opt_out_sms([e164(recipient)], opted_out=True, actor="twilio")
+            await preferences.opt_out_sms([reply_number(recipient)], opted_out=True, actor="twilio")
         bound.info(
             "twilio.callback", notification_id=notification.id, status=str(status), applied=applied
         )
@@ -150,17 +147,10 @@ def twilio_router(  # noqa: C901
         form = await signed_form(request, INBOUND_PATH)
         if form is None:
             return Response(status_code=403)
-        opted_out = keyword_opt_out(str(form.get("Body", "")))
-        sender = str(form.get("From", ""))
-        if opted_out is not None and sender:
-            customers = await preferences.opt_out_sms(
-                [e164(sender)], opted_out=opted_out, actor=INBOUND_ACTOR
-            )
-            action = "opt-out" if opted_out else "opt-in"
-            log.info("twilio.inbound", action=action, customers=customers)
-        else:
-            action = "ignored"
-            log.info("twilio.inbound", action=action)
+        action, customers = await apply_reply(
+            preferences, str(form.get("Body", "")), str(form.get("From", "")), actor=INBOUND_ACTOR
+        )
+        log.info("twilio.inbound", action=action, customers=customers)
         received(f"inbound-{action}")
         return Response(EMPTY_TWIML, media_type="text/xml")
 

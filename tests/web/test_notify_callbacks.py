@@ -24,7 +24,8 @@ from notifier.preferences.model import Preferences
 from notifier.preferences.store import PreferenceStore
 from notifier.settings import load_settings
 from notifier.store.notifications import NewNotification, Notification, NotificationStore
-from notifier.web.notify import bearer_matches, inbound_number, notify_router
+from notifier.web.notify import bearer_matches, notify_router
+from notifier.web.replies import reply_number
 from tests.fakes.channels import RecordingSink
 from tests.fakes.notify import API_KEY, CALLBACK_TOKEN, SMS_TEMPLATE, FakeNotify
 
@@ -176,7 +177,7 @@ async def test_stop_from_notify_opts_the_number_out(rig: Rig) -> None:
         assert (await rig.client.post(INBOUND, json=body, headers=headers)).status_code == 204
         stored = await rig.preferences.get("sdc", "SDC-000123")
         assert stored is not None and stored.sms_opted_out is expected
-    assert inbound_number("447723456789") == MOBILE
+    assert reply_number("447723456789") == MOBILE
 
 
 async def test_a_forged_stop_is_refused(rig: Rig) -> None:
