@@ -8,11 +8,12 @@ error messages quote the recipient's number, so no vendor text or exception is p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -158,6 +159,29 @@ def _failure(outcome: _Outcome, detail: str, fallback_code: str = "") -> Deliver
     return outcome.kind(code, detail)
 
 
+@contextlib.asynccontextmanager
+async def _call(seconds: float, answer: str) -> AsyncIterator[None]:
+    """One call to Twilio under its deadline, every failure turned into a DeliveryFailure from
+    the tables above (``answer``: what the call waits for, named in the detail).
+    AsyncTwilioHttpClient passes a per-request timeout of None to aiohttp, which means "no
+    timeout" whatever its constructor was told, so the deadline is enforced here."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except (TwilioRestException, TwilioServiceException) as exc:
+        raise failure_for(exc.status, exc.code) from None
+    except TwilioException as exc:  # a page the SDK could not read: ("...", response)
+        response = exc.args[1] if len(exc.args) > 1 else None
+        status = getattr(response, "status_code", 0)
+        raise failure_for(status, None) if status else _failure(UNREADABLE, answer) from None
+    except TimeoutError:
+        raise _failure(TIMEOUT, f"no {answer} in {seconds}s") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise _failure(NETWORK, type(exc).__name__) from None
+    except ValueError:
+        raise _failure(UNREADABLE, f"{answer} body is not JSON") from None
+
+
 class TwilioChannel:
     """Sends SmsMessages through Twilio; a Receipt in ``sending`` with the Message SID, or a
     DeliveryFailure from ERRORS.
@@ -270,24 +294,11 @@ class TwilioChannel:
         earliest = since - CLOCK_SKEW
         messages = self._twilio().api.v2010.account.messages
         candidates: list[Any] = []
-        try:
-            async with asyncio.timeout(self._timeout):
-                stream = await messages.stream_async(**filters, limit=MAX_LISTED, page_size=100)
-                async for listed in stream:
-                    if _is_copy(listed, message.body, earliest):
-                        candidates.append(listed)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise failure_for(exc.status, exc.code) from None
-        except TwilioException as exc:  # a page the SDK could not read: ("...", response)
-            response = exc.args[1] if len(exc.args) > 1 else None
-            status = getattr(response, "status_code", 0)
-            raise failure_for(status, None) if status else _failure(UNREADABLE, "list") from None
-        except TimeoutError:
-            raise _failure(TIMEOUT, f"no list in {self._timeout}s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _failure(NETWORK, type(exc).__name__) from None
-        except ValueError:
-            raise _failure(UNREADABLE, "list body is not JSON") from None
+        async with _call(self._timeout, "list"):
+            stream = await messages.stream_async(**filters, limit=MAX_LISTED, page_size=100)
+            async for listed in stream:
+                if _is_copy(listed, message.body, earliest):
+                    candidates.append(listed)
         if not candidates:
             return None
         found = min(candidates, key=lambda m: m.date_created)
@@ -305,19 +316,8 @@ class TwilioChannel:
     async def _create(self, fields: dict[str, Any]) -> str | None:
         """POST the Message and return its SID; every failure leaves as a DeliveryFailure."""
         messages = self._twilio().api.v2010.account.messages
-        try:
-            # AsyncTwilioHttpClient passes a per-request timeout of None to aiohttp, which means
-            # "no timeout" whatever its constructor was told, so the deadline is enforced here.
-            async with asyncio.timeout(self._timeout):
-                created = await messages.create_async(**fields)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise failure_for(exc.status, exc.code) from None
-        except TimeoutError:
-            raise _failure(TIMEOUT, f"no response in {self._timeout}s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _failure(NETWORK, type(exc).__name__) from None
-        except ValueError:
-            raise _failure(UNREADABLE, "2xx body is not JSON") from None
+        async with _call(self._timeout, "response"):
+            created = await messages.create_async(**fields)
         sid: str | None = created.sid
         return sid
 
