@@ -526,7 +526,7 @@ async def _changes(
         claimed = await conn.execute(_in_print_batch(postgresql), {"b_ids": cancels})
         for notification_id in claimed.scalars().all():
             was = current[notification_id]
-            current[notification_id] = dataclasses.replace(was, started=True)
+            current[notification_id] = dataclasses.replace(was, in_print_batch=True)
     writes: list[dict[str, Any]] = []
     for i in indexes:
         op = batch[i].args
@@ -539,7 +539,9 @@ async def _changes(
             results[i] = _record(op, state, history, writes, now)
             if results[i] and state is not None:
                 ref = op.provider_ref or state.provider_ref
-                current[op.notification_id] = _Current(op.status, ref, state.started)
+                current[op.notification_id] = _Current(
+                    op.status, ref, state.started, state.in_print_batch
+                )
     if writes:
         await conn.execute(_CHANGE, writes)
 
@@ -568,13 +570,18 @@ def _in_print_batch(postgresql: bool) -> Select[Any]:
 class _Current:
     status: Status
     provider_ref: str | None
-    started: bool  # an attempt's intent is recorded (attempt_started_at), or a batch claimed it
+    started: bool  # an attempt's intent is recorded (attempt_started_at)
+    in_print_batch: bool = False  # a letter a print batch has claimed (checked only for cancels)
 
     @property
     def handed_over(self) -> bool:
         """A send has begun or been received, or a print batch has the letter: too late to
         cancel (``Notification.waiting``)."""
-        return self.started or (self.status is Status.SENDING and self.provider_ref is not None)
+        return (
+            self.started
+            or self.in_print_batch
+            or (self.status is Status.SENDING and self.provider_ref is not None)
+        )
 
 
 async def _intents(
